@@ -1,0 +1,1 @@
+"""Content service: content items, their approval workflow and their publication events."""

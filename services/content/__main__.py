@@ -1,0 +1,3 @@
+from services.content.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Portevoix's own library: mechanisms shared by every service, never business rules."""

@@ -1,0 +1,280 @@
+"""The one idempotent-consumer helper, with bounded retries and the dead-letter queue.
+
+A batch of records is processed in one PostgreSQL transaction: the processed event ids go to
+the ``inbox`` table in the same transaction as the handlers' effects, so a redelivered event
+finds its id there and has no second effect. Kafka offsets are committed only after that
+transaction (FastStream ``AckPolicy.MANUAL``; see DESIGN.md for why the other policies lose
+or loop on messages).
+
+What can go wrong, and where it goes:
+- the record is not a valid event (bytes, envelope, unknown type, data): the DLQ at once;
+- a handler raises: the batch is redone one event per transaction, and each failing event is
+  sent to ``<topic>.retry`` with a growing delay, then to ``<topic>.dlq`` after the last try;
+- the database or the broker is unreachable: nothing is acknowledged, the batch is rewound
+  and read again after a pause, so nothing is skipped while the infrastructure is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import ConsumerRecord, TopicPartition
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from shared import metrics
+from shared.envelope import CloudEvent, EnvelopeError, from_kafka, typed
+from shared.kafka import aiokafka_producer
+from shared.topics import Topic
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[asyncpg.Connection, CloudEvent[Any]], Awaitable[None]]
+
+H_GROUP = "x-portevoix-retry-consumer"
+H_ATTEMPT = "x-portevoix-attempt"
+H_NOT_BEFORE = "x-portevoix-not-before"
+H_ERROR = "x-portevoix-error"
+H_ORIGIN = "x-portevoix-origin"  # topic/partition/offset where the record was first read
+OUR_HEADERS = (H_GROUP, H_ATTEMPT, H_NOT_BEFORE, H_ERROR, H_ORIGIN)
+
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+)
+
+
+@dataclasses.dataclass
+class Decoded:
+    record: ConsumerRecord
+    event: CloudEvent[Any] | None = None
+    error: str | None = None  # permanent: the DLQ
+
+    @property
+    def attempt(self) -> int:
+        return int(_header(self.record, H_ATTEMPT) or 0)
+
+
+def _header(record: ConsumerRecord, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return value.decode(errors="replace")
+    return None
+
+
+class EventConsumer:
+    """Consumes one topic for one consumer group, calling one handler per event type.
+
+    Types that belong on the topic but have no handler here are acknowledged and skipped;
+    types the registry does not know are poison (the DLQ).
+    """
+
+    def __init__(self, *, name: str, topic: Topic, handlers: Mapping[str, Handler], pool: Callable[[], asyncpg.Pool],
+                 broker: KafkaBroker, retry_delays: list[float], max_records: int = 500,
+                 max_poll_interval_ms: int = 300_000) -> None:
+        self.name = name
+        self.topic = topic
+        self.handlers = dict(handlers)
+        self._pool = pool  # resolved late: the pool is created at start-up, after wiring
+        self.broker = broker
+        self.retry_delays = retry_delays
+        self._backoff = 0.5
+        for topic_name, group in ((topic.name, name), (topic.retry.name, f"{name}.retry")):
+            subscriber = broker.subscriber(
+                topic_name, group_id=group, batch=True, max_records=max_records,
+                ack_policy=AckPolicy.MANUAL, auto_offset_reset="earliest",
+                max_poll_interval_ms=max_poll_interval_ms, parser=_parse_batch, decoder=_raw_values,
+                title=f"{topic_name}:{group}",
+                description=f"{name} consumes {topic_name} ({', '.join(sorted(self.handlers))})",
+            )
+            subscriber(self._on_batch)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool()
+
+    async def _on_batch(self, body: list[bytes], msg: KafkaMessage) -> None:
+        records: tuple[ConsumerRecord, ...] = msg.raw_message  # type: ignore[assignment]
+        topic = records[0].topic if records else self.topic.name
+        started = time.perf_counter()
+        try:
+            await self.process(records)
+        except INFRASTRUCTURE_ERRORS as error:
+            metrics.CONSUMER_INFRA_FAILURES.labels(topic, self.name).inc()
+            log.warning("%s: infrastructure failure on %s, batch rewound: %r", self.name, topic, error)
+            await msg.nack()
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, 30.0)
+            return
+        except Exception:  # a bug in this helper: never skip records silently
+            log.exception("%s: unexpected failure on %s, batch rewound", self.name, topic)
+            await msg.nack()
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, 30.0)
+            return
+        self._backoff = 0.5
+        await msg.ack()
+        metrics.CONSUMER_BATCH_SECONDS.labels(topic, self.name).observe(time.perf_counter() - started)
+        _observe_lag(msg, records, self.name)
+
+    async def process(self, records: tuple[ConsumerRecord, ...]) -> None:
+        """Process a batch; returns once every record has an outcome that is durable."""
+        decoded = [self._decode(r) for r in records if self._is_mine(r)]
+        await self._wait_until_due(decoded)
+        poison = [d for d in decoded if d.error]
+        runnable = [d for d in decoded if d.event is not None and d.event.type in self.handlers]
+        ignored = len(decoded) - len(poison) - len(runnable)
+        topic = self.topic.name
+        if ignored:
+            metrics.EVENTS_CONSUMED.labels(topic, self.name, "ignored").inc(ignored)
+
+        failed: list[tuple[Decoded, str]] = []
+        if runnable:
+            try:
+                new, duplicates = await self._run_in_one_transaction(runnable)
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception:  # some handler failed: find which, one event per transaction
+                new, duplicates, failed = await self._run_one_by_one(runnable)
+            metrics.EVENTS_CONSUMED.labels(topic, self.name, "processed").inc(new)
+            metrics.EVENTS_CONSUMED.labels(topic, self.name, "duplicate").inc(duplicates)
+
+        sends = [self._dead_letter(d, d.error or "", ) for d in poison]
+        for item, error in failed:
+            if item.attempt < len(self.retry_delays):
+                sends.append(self._retry(item, error))
+            else:
+                sends.append(self._dead_letter(item, error))
+        if sends:
+            await asyncio.gather(*sends)
+
+    def _is_mine(self, record: ConsumerRecord) -> bool:
+        # The retry topic is shared by every consumer group of the topic.
+        return not record.topic.endswith(".retry") or _header(record, H_GROUP) == self.name
+
+    def _decode(self, record: ConsumerRecord) -> Decoded:
+        headers = [(k, v) for k, v in record.headers or () if k not in OUR_HEADERS]
+        try:
+            return Decoded(record, event=typed(from_kafka(record.value, headers), self.topic.name))
+        except EnvelopeError as error:
+            return Decoded(record, error=str(error))
+
+    async def _wait_until_due(self, decoded: list[Decoded]) -> None:
+        not_before = max((float(_header(d.record, H_NOT_BEFORE) or 0) for d in decoded), default=0)
+        delay = not_before - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _run_in_one_transaction(self, items: list[Decoded]) -> tuple[int, int]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = await self._claim(conn, items)
+            for item in fresh:
+                await self.handlers[item.event.type](conn, item.event)  # type: ignore[union-attr]
+        return len(fresh), len(items) - len(fresh)
+
+    async def _run_one_by_one(self, items: list[Decoded]) -> tuple[int, int, list[tuple[Decoded, str]]]:
+        new = duplicates = 0
+        failed: list[tuple[Decoded, str]] = []
+        for item in items:
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    if not await self._claim(conn, [item]):
+                        duplicates += 1
+                        continue
+                    await self.handlers[item.event.type](conn, item.event)  # type: ignore[union-attr]
+                new += 1
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as error:
+                log.warning("%s: %s %s failed: %r", self.name, item.event.type, item.event.id, error)  # type: ignore[union-attr]
+                failed.append((item, f"{type(error).__name__}: {error}"))
+        return new, duplicates, failed
+
+    async def _claim(self, conn: asyncpg.Connection, items: list[Decoded]) -> list[Decoded]:
+        """Record the events' ids in the inbox; return those not processed before, in order."""
+        by_key: dict[tuple[str, str], Decoded] = {}
+        for item in items:
+            by_key.setdefault(item.event.dedup_key, item)  # type: ignore[union-attr]
+        rows = await conn.fetch(
+            """INSERT INTO inbox (consumer, source, event_id)
+               SELECT $1, s, i FROM unnest($2::text[], $3::text[]) AS t(s, i)
+               ON CONFLICT DO NOTHING RETURNING source, event_id""",
+            self.name, [k[0] for k in by_key], [k[1] for k in by_key])
+        claimed = {(r["source"], r["event_id"]) for r in rows}
+        return [item for key, item in by_key.items() if key in claimed]
+
+    async def _retry(self, item: Decoded, error: str) -> None:
+        attempt = item.attempt + 1
+        not_before = time.time() + self.retry_delays[attempt - 1]
+        await self._send(self.topic.retry.name, item, {
+            H_GROUP: self.name, H_ATTEMPT: str(attempt), H_NOT_BEFORE: f"{not_before:.3f}", H_ERROR: error[:1000],
+        })
+        metrics.EVENTS_CONSUMED.labels(self.topic.name, self.name, "retried").inc()
+
+    async def _dead_letter(self, item: Decoded, cause: str) -> None:
+        log.warning("%s: record %s dead-lettered: %s", self.name, _origin(item.record), cause)
+        await self._send(self.topic.dlq.name, item, {
+            "x-portevoix-dlq-cause": cause[:2000],
+            "x-portevoix-dlq-consumer": self.name,
+            "x-portevoix-dlq-attempts": str(item.attempt + 1),
+            "x-portevoix-dlq-at": datetime.now(UTC).isoformat(),
+        })
+        metrics.EVENTS_CONSUMED.labels(self.topic.name, self.name, "dead_lettered").inc()
+
+    async def _send(self, topic: str, item: Decoded, extra: dict[str, str]) -> None:
+        """Forward the record's original bytes and headers, plus ours, and wait for Kafka's ack."""
+        record = item.record
+        headers = [(k, v) for k, v in record.headers or () if k not in OUR_HEADERS]
+        headers.append((H_ORIGIN, (_header(record, H_ORIGIN) or _origin(record)).encode()))
+        headers += [(k, v.encode()) for k, v in extra.items()]
+        await (await aiokafka_producer(self.broker).send(topic, value=record.value, key=record.key, headers=headers))
+
+
+def _origin(record: ConsumerRecord) -> str:
+    return f"{record.topic}/{record.partition}/{record.offset}"
+
+
+def _observe_lag(msg: Any, records: tuple[ConsumerRecord, ...], consumer: str) -> None:
+    last: dict[TopicPartition, int] = {}
+    for r in records:
+        last[TopicPartition(r.topic, r.partition)] = r.offset
+    for tp, offset in last.items():
+        highwater = msg.consumer.highwater(tp)
+        if highwater is not None:
+            metrics.CONSUMER_LAG.labels(tp.topic, consumer, str(tp.partition)).set(max(highwater - offset - 1, 0))
+
+
+async def _parse_batch(records: tuple[ConsumerRecord, ...], original: Callable[..., Awaitable[Any]]) -> Any:
+    """FastStream's parser decodes every header as UTF-8 and would fail the whole batch on one
+    bad header; hand it sanitised copies, and keep the original records for the DLQ."""
+    message = await original(tuple(_sanitised(r) for r in records))
+    message.raw_message = records
+    return message
+
+
+def _sanitised(record: ConsumerRecord) -> ConsumerRecord:
+    try:
+        for _, value in record.headers or ():
+            value.decode()
+        return record
+    except (UnicodeDecodeError, AttributeError):
+        return dataclasses.replace(record, headers=tuple(
+            (k, v.decode(errors="replace").encode() if isinstance(v, bytes) else b"") for k, v in record.headers))
+
+
+async def _raw_values(message: Any) -> list[bytes]:
+    """Leave the values as bytes: parsing is the envelope's job, with errors to the DLQ."""
+    return [r.value or b"" for r in message.raw_message]

@@ -1,0 +1,75 @@
+"""Kafka connection: one FastStream broker per service, its producer safe by default
+(``acks=all``, idempotent), and direct publishing for HTTP ingestion (2xx only once Kafka has
+acknowledged; a broker that does not answer in time is reported as unavailable)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from faststream.kafka import KafkaBroker
+
+from shared import metrics
+from shared.envelope import CloudEvent, KafkaRecord, to_binary
+from shared.settings import ServiceSettings
+from shared.topics import Topic
+
+
+class KafkaUnavailable(RuntimeError):
+    """Kafka did not acknowledge in time: answer 503 with Retry-After, nothing was accepted."""
+
+
+def create_broker(settings: ServiceSettings, client_id: str) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=int(settings.kafka_send_timeout_seconds * 1000) + 1000,
+        # FastStream logs every message at this level: keep it below the service's INFO.
+        log_level=logging.DEBUG,
+    )
+
+
+def declare_publishers(broker: KafkaBroker, topics: Iterable[Topic], models: dict[str, Any]) -> dict[str, Any]:
+    """One publisher object per produced topic: they document the topic in AsyncAPI."""
+    return {
+        topic.name: broker.publisher(topic.name, title=topic.name, description=topic.description,
+                                     schema=models.get(topic.name))
+        for topic in topics
+    }
+
+
+def aiokafka_producer(broker: KafkaBroker) -> AIOKafkaProducer:
+    """The broker's underlying aiokafka producer, for pipelined sends of raw bytes and headers
+    (FastStream's publish awaits each message and would re-encode headers as text)."""
+    return broker.config.producer._producer.producer  # type: ignore[attr-defined,no-any-return]
+
+
+async def send_records(broker: KafkaBroker, topic: str, records: Iterable[KafkaRecord]) -> int:
+    """Send records pipelined (not one await each) and wait until Kafka acknowledged them all."""
+    producer = aiokafka_producer(broker)
+    futures = [
+        await producer.send(topic, value=r.value, key=r.key, headers=[(k, v.encode()) for k, v in r.headers.items()])
+        for r in records
+    ]
+    await asyncio.gather(*futures)
+    metrics.EVENTS_PRODUCED.labels(topic).inc(len(futures))
+    return len(futures)
+
+
+async def publish_now(broker: KafkaBroker, topic: Topic, events: Iterable[CloudEvent[Any]], *,
+                      key: bytes | None = None, timeout: float = 5.0) -> int:
+    """Publish events and wait for Kafka's acknowledgement, or raise :class:`KafkaUnavailable`."""
+    records = [to_binary(e, key) for e in events]
+    try:
+        return await asyncio.wait_for(send_records(broker, topic.name, records), timeout)
+    except (TimeoutError, OSError, Exception) as error:  # aiokafka raises KafkaError subclasses
+        if isinstance(error, asyncio.CancelledError):
+            raise
+        raise KafkaUnavailable(f"Kafka did not acknowledge within {timeout:.0f}s: {error!r}") from error

@@ -1,0 +1,141 @@
+"""The one transactional outbox.
+
+A state change and the events it emits are written in one PostgreSQL transaction
+(:func:`enqueue`); the :class:`OutboxRelay` publishes them to Kafka afterwards, waits for
+Kafka's acknowledgement, then deletes them. A crash between the commit and the publication
+only delays it; a crash between the publication and the delete publishes again, which the
+consumers' inbox absorbs (same CloudEvents id).
+
+The relay polls with ``FOR UPDATE SKIP LOCKED``; ``LISTEN/NOTIFY`` only wakes it early. One
+relay per schema works at a time (a transaction-scoped advisory lock), which keeps each key's
+events in order when several replicas run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+from faststream.kafka import KafkaBroker
+
+from shared import metrics
+from shared.envelope import CloudEvent, KafkaRecord, to_binary
+from shared.kafka import aiokafka_producer
+from shared.topics import Topic
+
+log = logging.getLogger(__name__)
+COLUMNS = ("topic", "key", "value", "headers", "event_id")
+
+
+def _channel(schema: str) -> str:
+    return f"portevoix_outbox_{schema}"
+
+
+async def enqueue(conn: asyncpg.Connection, topic: Topic, events: Iterable[CloudEvent[Any]] | CloudEvent[Any],
+                  *, key: bytes | None = None) -> int:
+    """Add events to the outbox inside the caller's transaction. Many events go by COPY."""
+    if isinstance(events, CloudEvent):
+        events = [events]
+    rows = [_row(topic, event, to_binary(event, key)) for event in events]
+    if len(rows) > 20:
+        await conn.copy_records_to_table("outbox", records=rows, columns=COLUMNS)
+    elif rows:
+        await conn.executemany(
+            "INSERT INTO outbox (topic, key, value, headers, event_id) VALUES ($1, $2, $3, $4, $5)", rows)
+    if rows:
+        await conn.execute("SELECT pg_notify('portevoix_outbox_' || current_schema(), '')")
+    return len(rows)
+
+
+def _row(topic: Topic, event: CloudEvent[Any], record: KafkaRecord) -> tuple[str, bytes, bytes, str, str]:
+    return topic.name, record.key, record.value, json.dumps(record.headers), event.id
+
+
+class OutboxRelay:
+    def __init__(self, pool: asyncpg.Pool, broker: KafkaBroker, schema: str, *, batch_size: int = 1000,
+                 poll_interval: float = 1.0) -> None:
+        self.pool = pool
+        self.broker = broker
+        self.schema = schema
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
+
+    async def stop(self) -> None:
+        """Let the round in flight finish (its rows are either published and deleted, or not)."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+
+    async def _listen(self) -> None:
+        if self._listener is None or self._listener.is_closed():
+            self._listener = await self.pool.acquire()  # held for the relay's life
+            await self._listener.add_listener(_channel(self.schema), lambda *_: self._wake.set())
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self._listen()
+                published = await self.relay_once()
+                backoff = 0.5
+                if published >= self.batch_size:
+                    continue  # more waiting: no pause
+                await self._observe_backlog()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                self._wake.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                metrics.OUTBOX_FAILURES.inc()
+                log.warning("outbox relay (%s): round failed, retrying in %.1fs: %r", self.schema, backoff, error)
+                if self._listener is not None:
+                    with contextlib.suppress(Exception):
+                        await self.pool.release(self._listener)
+                    self._listener = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def relay_once(self) -> int:
+        """Publish one batch of pending events; return how many were published."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"outbox:{self.schema}"):
+                return 0  # another replica's relay is at work
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self.batch_size)
+            if not rows:
+                return 0
+            producer = aiokafka_producer(self.broker)
+            futures = [
+                await producer.send(row["topic"], value=row["value"], key=row["key"],
+                                    headers=[(k, v.encode()) for k, v in json.loads(row["headers"]).items()])
+                for row in rows
+            ]
+            await asyncio.gather(*futures)
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [row["id"] for row in rows])
+        for row in rows:
+            metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
+        return len(rows)
+
+    async def _observe_backlog(self) -> None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age FROM outbox")
+        metrics.OUTBOX_BACKLOG.set(row["n"])
+        metrics.OUTBOX_OLDEST_AGE.set(float(row["age"]))

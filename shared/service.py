@@ -1,0 +1,179 @@
+"""One service process: its HTTP API, Kafka consumers and producers, outbox relay, database
+pool and migrations, ``/healthz``, ``/readyz`` and ``/metrics``. ``main.py`` of each service
+builds one :class:`Service` and is the one place things are wired."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+
+from shared import db, metrics
+from shared.auth import TokenVerifier
+from shared.consumer import EventConsumer, Handler
+from shared.kafka import KafkaUnavailable, create_broker, declare_publishers
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+from shared.topics import Topic
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    def __init__(self, name: str, settings: ServiceSettings, *, migrations: Path,
+                 produces: Mapping[Topic, Any] = {}, description: str = "") -> None:  # noqa: B006
+        self.name = name
+        self.schema = name
+        self.settings = settings
+        self.description = description
+        self.migrations = migrations
+        self.broker: KafkaBroker = create_broker(settings, client_id=f"portevoix-{name}")
+        self.publishers = declare_publishers(self.broker, produces, {t.name: m for t, m in produces.items()})
+        self.consumers: list[EventConsumer] = []
+        self._pool: asyncpg.Pool | None = None
+        self.relay: OutboxRelay | None = None
+        self.background: list[asyncio.Task[None]] = []
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self.name}: the database pool is not started")
+        return self._pool
+
+    def consume(self, topic: Topic, handlers: Mapping[str, Handler]) -> EventConsumer:
+        consumer = EventConsumer(
+            name=self.name, topic=topic, handlers=handlers, pool=lambda: self.pool, broker=self.broker,
+            retry_delays=self.settings.retry_delays_seconds, max_records=self.settings.consumer_max_records,
+            max_poll_interval_ms=self.settings.consumer_max_poll_interval_ms,
+        )
+        self.consumers.append(consumer)
+        return consumer
+
+    def asyncapi(self) -> AsyncAPI:
+        return AsyncAPI(self.broker, title=f"Portevoix {self.name}", version="1.0.0",
+                        description=self.description, schema_version="3.0.0")
+
+    async def start(self) -> None:
+        s = self.settings
+        self._pool = await db.create_pool(s.database_url.get_secret_value(), self.schema,
+                                          min_size=s.db_pool_min, max_size=s.db_pool_max)
+        await db.migrate(self._pool, self.schema, self.migrations)
+        await self.broker.connect()
+        self.relay = OutboxRelay(self._pool, self.broker, self.schema, batch_size=s.outbox_batch_size,
+                                 poll_interval=s.outbox_poll_interval_seconds)
+        await self.relay.start()
+        await self.broker.start()
+        log.info("%s: started (schema %s, %d consumers)", self.name, self.schema, len(self.consumers))
+
+    async def stop(self) -> None:
+        """Consumers finish their batch (committed or handed back), then the relay, then the pool."""
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        if self.relay:
+            await self.relay.stop()
+        if self._pool is not None:
+            await self._pool.close()
+        log.info("%s: stopped", self.name)
+
+    async def ready(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as error:  # readiness reports, never raises
+            checks["database"] = f"unavailable: {type(error).__name__}"
+        checks["kafka"] = "ok" if await self.broker.ping(timeout=2) else "unavailable"
+        return checks
+
+    def http_app(self, *routers: APIRouter, title: str | None = None) -> FastAPI:
+        @contextlib.asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=title or f"Portevoix {self.name}", version="1.0.0", lifespan=lifespan,
+                      description=self.description)
+        app.state.service = self
+        if self.settings.jwt_hs256_secret or self.settings.jwt_jwks_url:
+            app.state.token_verifier = TokenVerifier(self.settings)
+        app.add_middleware(HttpMetrics)
+        for router in routers:
+            app.include_router(router)
+
+        @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @app.get("/readyz", tags=["ops"], summary="Readiness: database and Kafka reachable")
+        async def readyz() -> JSONResponse:
+            checks = await self.ready()
+            ok = all(v == "ok" for v in checks.values())
+            return JSONResponse({"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
+
+        @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
+        async def metrics_endpoint() -> Response:
+            body, content_type = metrics.exposition()
+            return Response(body, media_type=content_type)
+
+        @app.exception_handler(KafkaUnavailable)
+        async def kafka_unavailable(_: Any, error: KafkaUnavailable) -> JSONResponse:
+            return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
+
+        return app
+
+
+class HttpMetrics:
+    """Pure ASGI middleware: request count and latency by route template (bounded labels)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "GET")
+            metrics.HTTP_REQUESTS.labels(method, path, str(status["code"])).inc()
+            metrics.HTTP_LATENCY.labels(method, path).observe(time.perf_counter() - started)
+
+
+def serve(app: FastAPI, settings: ServiceSettings, port: int) -> None:
+    """Run one service process. SIGTERM/SIGINT stop it gracefully: uvicorn stops accepting,
+    then the lifespan stops consumers (batch finished or handed back), relay and pool."""
+    import uvicorn
+
+    from shared.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    uvicorn.run(app, host=settings.http_host, port=port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=20)

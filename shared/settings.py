@@ -1,0 +1,51 @@
+"""The one settings loader: pydantic-settings, every variable prefixed ``PORTEVOIX_``.
+
+Secrets may also come from files (``PORTEVOIX_<NAME>_FILE`` is not needed: point
+``PORTEVOIX_SECRETS_DIR`` at a folder of files named after the settings, as Kubernetes and
+Docker secrets mount them).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+S = TypeVar("S", bound="ServiceSettings")
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PORTEVOIX_", extra="ignore",
+        secrets_dir=os.environ.get("PORTEVOIX_SECRETS_DIR") or None,
+    )
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers, comma-separated")
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://portevoix:portevoix@127.0.0.1:15432/portevoix"),
+        description="PostgreSQL DSN; each service uses its own schema in it",
+    )
+    http_host: str = Field("127.0.0.1", description="Address the HTTP API listens on")
+    db_pool_min: int = Field(1, ge=1)
+    db_pool_max: int = Field(10, ge=1)
+    consumer_max_records: int = Field(500, ge=1, description="Records per consumer batch (one DB transaction)")
+    consumer_max_poll_interval_ms: int = Field(300_000, ge=10_000)
+    retry_delays_seconds: list[float] = Field(
+        [1.0, 10.0, 60.0], description="Delays of the successive retries before a record goes to the DLQ",
+    )
+    outbox_batch_size: int = Field(1000, ge=1)
+    outbox_poll_interval_seconds: float = Field(1.0, gt=0, description="Relay poll when no NOTIFY wakes it")
+    kafka_send_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long an HTTP ingestion waits for Kafka before answering 503",
+    )
+    jwt_hs256_secret: SecretStr | None = Field(None, description="Shared secret for HS256 tokens (local use)")
+    jwt_issuer: str | None = Field(None, description="Expected `iss`; with jwks_url, the enterprise IdP")
+    jwt_audience: str | None = Field("portevoix", description="Expected `aud`")
+    jwt_jwks_url: str | None = Field(None, description="JWKS URL of the OIDC issuer (RS256/ES256 tokens)")
+    log_level: str = Field("INFO")
+
+
+def load(cls: type[S] = ServiceSettings, **overrides: object) -> S:  # type: ignore[assignment]
+    return cls(**overrides)

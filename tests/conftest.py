@@ -1,0 +1,78 @@
+"""Session fixtures: one real Kafka broker and one real PostgreSQL for the whole test run.
+
+Where they come from, in order: ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` when set; else
+testcontainers when a Docker engine answers; else the project's local runtime
+(``deploy.local``: Kafka from Maven Central, embedded PostgreSQL), started once here and
+stopped at the end if this run started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+def _docker_answers() -> bool:
+    with contextlib.suppress(Exception):
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def _testcontainers() -> Iterator[tuple[str, str]]:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    with KafkaContainer("apache/kafka:4.1.0").with_kraft() as kafka, \
+            PostgresContainer("postgres:17", driver=None) as postgres:
+        yield kafka.get_bootstrap_server(), postgres.get_connection_url()
+
+
+@contextlib.contextmanager
+def _local_runtime() -> Iterator[tuple[str, str]]:
+    from deploy.local import stack
+
+    already_running = stack.is_running()
+    endpoints = stack.up()
+    try:
+        yield endpoints.kafka_bootstrap, endpoints.database_url
+    finally:
+        if not already_running and not os.environ.get("PORTEVOIX_KEEP_STACK"):
+            stack.down()
+
+
+@pytest.fixture(scope="session")
+def infrastructure() -> Iterator[tuple[str, str]]:
+    kafka, database = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("DATABASE_URL")
+    if kafka and database:
+        from deploy.local.kafka import ensure_topics
+        from shared.topics import all_topics
+
+        ensure_topics(kafka, all_topics())
+        yield kafka, database
+    elif _docker_answers():
+        with _testcontainers() as (kafka, database):
+            from deploy.local.kafka import ensure_topics
+            from shared.topics import all_topics
+
+            ensure_topics(kafka, all_topics())
+            yield kafka, database
+    else:
+        with _local_runtime() as endpoints:
+            yield endpoints
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(infrastructure: tuple[str, str]) -> str:
+    return infrastructure[0]
+
+
+@pytest.fixture(scope="session")
+def database_url(infrastructure: tuple[str, str]) -> str:
+    return infrastructure[1]
