@@ -54,6 +54,7 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
+    asyncpg.TransactionRollbackError,  # deadlocks and serialization failures: redo the batch
 )
 
 
@@ -92,7 +93,10 @@ class EventConsumer:
         self.broker = broker
         self.retry_delays = retry_delays
         self._backoff = 0.5
-        for topic_name, group in ((topic.name, name), (topic.retry.name, f"{name}.retry")):
+        # A consumer group per topic: groups shared by several subscribers rebalance once per
+        # subscriber joining (seconds each, every topic paused meanwhile).
+        for topic_name in (topic.name, topic.retry.name):
+            group = f"{name}.{topic_name}"
             subscriber = broker.subscriber(
                 topic_name, group_id=group, batch=True, max_records=max_records,
                 ack_policy=AckPolicy.MANUAL, auto_offset_reset="earliest",

@@ -1,0 +1,1 @@
+"""Reporting service: KPI rollups from every domain event, and the KPI API."""
