@@ -88,7 +88,9 @@ async def current_principal(
 ) -> Principal:
     if credentials is None:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    verifier: TokenVerifier = request.app.state.token_verifier
+    verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
+    if verifier is None:
+        raise HTTPException(503, "authentication is not configured (PORTEVOIX_JWT_HS256_SECRET or _JWKS_URL)")
     return await verifier.verify(credentials.credentials)
 
 

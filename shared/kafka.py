@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 
 from shared import metrics
@@ -19,7 +20,7 @@ from shared.topics import Topic
 
 
 class KafkaUnavailable(RuntimeError):
-    """Kafka did not acknowledge in time: answer 503 with Retry-After, nothing was accepted."""
+    """Kafka did not acknowledge in time: answer 503 with Retry-After (the client retries)."""
 
 
 def create_broker(settings: ServiceSettings, client_id: str) -> KafkaBroker:
@@ -65,11 +66,10 @@ async def send_records(broker: KafkaBroker, topic: str, records: Iterable[KafkaR
 
 async def publish_now(broker: KafkaBroker, topic: Topic, events: Iterable[CloudEvent[Any]], *,
                       key: bytes | None = None, timeout: float = 5.0) -> int:
-    """Publish events and wait for Kafka's acknowledgement, or raise :class:`KafkaUnavailable`."""
+    """Publish events and wait for Kafka's acknowledgement, or raise :class:`KafkaUnavailable`
+    (the records may still be delivered later from the producer's buffer: consumers dedup by id)."""
     records = [to_binary(e, key) for e in events]
     try:
         return await asyncio.wait_for(send_records(broker, topic.name, records), timeout)
-    except (TimeoutError, OSError, Exception) as error:  # aiokafka raises KafkaError subclasses
-        if isinstance(error, asyncio.CancelledError):
-            raise
+    except (TimeoutError, OSError, KafkaError) as error:
         raise KafkaUnavailable(f"Kafka did not acknowledge within {timeout:.0f}s: {error!r}") from error

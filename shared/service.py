@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class Service:
         self.consumers: list[EventConsumer] = []
         self._pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
+        self.jobs: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.background: list[asyncio.Task[None]] = []
 
     @property
@@ -59,6 +60,10 @@ class Service:
         self.consumers.append(consumer)
         return consumer
 
+    def run_while_started(self, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """A background job (e.g. a scheduler) started after the service, cancelled at stop."""
+        self.jobs.append(job)
+
     def asyncapi(self) -> AsyncAPI:
         return AsyncAPI(self.broker, title=f"Portevoix {self.name}", version="1.0.0",
                         description=self.description, schema_version="3.0.0")
@@ -73,6 +78,7 @@ class Service:
                                  poll_interval=s.outbox_poll_interval_seconds)
         await self.relay.start()
         await self.broker.start()
+        self.background = [asyncio.create_task(job(), name=f"{self.name}-job") for job in self.jobs]
         log.info("%s: started (schema %s, %d consumers)", self.name, self.schema, len(self.consumers))
 
     async def stop(self) -> None:

@@ -1,0 +1,1 @@
+"""Tracking service: the tracked-link redirector and the engagements it records."""

@@ -1,0 +1,3 @@
+from services.tracking.main import main
+
+main()
