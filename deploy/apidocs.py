@@ -12,6 +12,9 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
 
 SERVICES = ("content", "distribution", "tracking", "reporting")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -26,10 +29,55 @@ def documents() -> dict[Path, str]:
         module = importlib.import_module(f"services.{name}.main")
         app = module.create_app()
         service = app.state.service
-        asyncapi = service.asyncapi().to_specification().to_jsonable()
+        asyncapi = with_contracts(service.asyncapi().to_specification().to_jsonable())
         out[DOCS / "asyncapi" / f"{name}.json"] = json.dumps(asyncapi, indent=2, sort_keys=True) + "\n"
         out[DOCS / "openapi" / f"{name}.json"] = json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
     return out
+
+
+CLOUDEVENTS_HEADERS = {
+    "type": "object",
+    "description": "CloudEvents 1.0 binary content mode: attributes as ce_* headers "
+                   "(or structured mode: content-type application/cloudevents+json, the whole event as the value)",
+    "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "ce_tenantid"],
+    "properties": {
+        "ce_specversion": {"const": "1.0"},
+        "ce_id": {"type": "string", "description": "Unique per source: the deduplication key"},
+        "ce_source": {"type": "string"},
+        "ce_type": {"type": "string", "description": "The event type: selects the payload schema"},
+        "ce_time": {"type": "string", "format": "date-time"},
+        "ce_subject": {"type": "string", "description": "The entity id"},
+        "ce_tenantid": {"type": "string", "description": "The enterprise group (tenant)"},
+        "content-type": {"const": "application/json"},
+    },
+}
+
+
+def with_contracts(spec: dict[str, Any]) -> dict[str, Any]:
+    """Document each message with the contracts of its topic's event types (from
+    shared.events), and the CloudEvents headers: FastStream only sees the handlers' raw bytes."""
+    from shared.events import EVENT_TYPES
+
+    by_topic: dict[str, list[tuple[str, Any]]] = {}
+    for type_name, (topic, model) in EVENT_TYPES.items():
+        by_topic.setdefault(topic.name, []).append((type_name, model))
+    components = spec.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name, message in components.get("messages", {}).items():
+        topic = name.split(":")[0].removesuffix(".retry")
+        contracts = by_topic.get(topic)
+        if not contracts:
+            continue
+        _, definitions = models_json_schema([(m, "validation") for _, m in contracts],
+                                            ref_template="#/components/schemas/{model}")
+        schemas.update(definitions.get("$defs", {}))
+        old = message.get("payload", {}).get("$ref", "").rsplit("/", 1)[-1]
+        if old.endswith(":Payload"):
+            schemas.pop(old, None)
+        message["payload"] = {"oneOf": [
+            {"$ref": f"#/components/schemas/{m.__name__}", "description": f"data of {t}"} for t, m in contracts]}
+        message["headers"] = CLOUDEVENTS_HEADERS
+    return spec
 
 
 def main() -> int:

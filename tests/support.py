@@ -105,3 +105,18 @@ def header(record: ConsumerRecord, name: str) -> str | None:
         if key == name:
             return value.decode(errors="replace")
     return None
+
+
+def promtool_problems(exposition: str) -> str | None:
+    """What `promtool check metrics` says is wrong with an exposition (None: nothing).
+    CI installs promtool; without it the calling test is skipped, not passed."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (.ci/run installs it)")
+    checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, text=True)
+    return None if checked.returncode == 0 else checked.stdout + checked.stderr

@@ -22,7 +22,17 @@ from services.tracking.main import create_app as tracking_app
 from shared import metrics, topics
 from shared.envelope import new_event, to_binary
 from shared.events import EmployeeUpserted
-from tests.support import eventually, header, new_tenant, produce, read_topic, running, settings_for, token
+from tests.support import (
+    eventually,
+    header,
+    new_tenant,
+    produce,
+    promtool_problems,
+    read_topic,
+    running,
+    settings_for,
+    token,
+)
 
 pytestmark = pytest.mark.integration
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"}
@@ -105,6 +115,11 @@ async def test_published_content_reaches_the_right_ambassadors_and_each_click_co
                       [(engagement.key, engagement.value, list(engagement.headers))])
         await eventually(lambda: _when(lambda: asyncio.sleep(0, duplicates_seen_by_reporting()), lambda d: d > before))
         assert (await kpis())["clicks_total"] == 1
+
+        for client in (content, distribution, tracking, reporting):
+            exposition = (await client.get("/metrics")).text
+            assert "portevoix_events_consumed_total" in exposition
+            assert promtool_problems(exposition) is None
 
 
 async def _when(fetch, condition):
