@@ -53,3 +53,7 @@ HTTP_LATENCY = Histogram(
 
 def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
+NOTIFICATIONS = Counter(
+    "portevoix_notifications_total", "Notifications by channel and outcome (sent, deferred, failed, cancelled)",
+    ["channel", "outcome"],
+)
