@@ -8,7 +8,7 @@ Docker secrets mount them).
 from __future__ import annotations
 
 import os
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,23 +28,27 @@ class ServiceSettings(BaseSettings):
         description="PostgreSQL DSN; each service uses its own schema in it",
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP API listens on")
-    db_pool_min: int = Field(1, ge=1)
-    db_pool_max: int = Field(10, ge=1)
+    db_pool_min: int = Field(1, ge=1, description="Smallest database pool size")
+    db_pool_max: int = Field(10, ge=1, description="Largest database pool size (per replica)")
     consumer_max_records: int = Field(500, ge=1, description="Records per consumer batch (one DB transaction)")
-    consumer_max_poll_interval_ms: int = Field(300_000, ge=10_000)
+    consumer_max_poll_interval_ms: int = Field(
+        300_000, ge=10_000, description="Longest a batch may take before Kafka reassigns its partitions")
     retry_delays_seconds: list[float] = Field(
         [1.0, 10.0, 60.0], description="Delays of the successive retries before a record goes to the DLQ",
     )
-    outbox_batch_size: int = Field(1000, ge=1)
+    outbox_batch_size: int = Field(1000, ge=1, description="Events published per relay round")
     outbox_poll_interval_seconds: float = Field(1.0, gt=0, description="Relay poll when no NOTIFY wakes it")
     kafka_send_timeout_seconds: float = Field(
         5.0, gt=0, description="How long an HTTP ingestion waits for Kafka before answering 503",
+    )
+    kafka_compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = Field(
+        None, description="Producer batch compression (lz4/zstd/snappy need the cramjam package)",
     )
     jwt_hs256_secret: SecretStr | None = Field(None, description="Shared secret for HS256 tokens (local use)")
     jwt_issuer: str | None = Field(None, description="Expected `iss`; with jwks_url, the enterprise IdP")
     jwt_audience: str | None = Field("portevoix", description="Expected `aud`")
     jwt_jwks_url: str | None = Field(None, description="JWKS URL of the OIDC issuer (RS256/ES256 tokens)")
-    log_level: str = Field("INFO")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
 
 
 def load(cls: type[S] = ServiceSettings, **overrides: object) -> S:  # type: ignore[assignment]
