@@ -20,7 +20,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,9 @@ from shared.topics import Topic
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, CloudEvent[Any]], Awaitable[None]]
+# Receives every fresh event of a batch (already claimed in the inbox, in the order read), in
+# the batch's transaction: lets a service add its effects in a few set-based statements.
+BatchHandler = Callable[[asyncpg.Connection, list[CloudEvent[Any]]], Awaitable[None]]
 
 H_GROUP = "x-portevoix-retry-consumer"
 H_ATTEMPT = "x-portevoix-attempt"
@@ -77,18 +80,25 @@ def _header(record: ConsumerRecord, name: str) -> str | None:
 
 
 class EventConsumer:
-    """Consumes one topic for one consumer group, calling one handler per event type.
+    """Consumes one topic for one consumer group, calling one handler per event type, or, with
+    ``batch_handler``, one call per batch with the fresh events of the ``batch_types``.
 
     Types that belong on the topic but have no handler here are acknowledged and skipped;
-    types the registry does not know are poison (the DLQ).
+    types the registry does not know are poison (the DLQ). A failing batch handler is retried
+    like a failing per-event handler: the batch is redone one event (a list of one) at a time.
     """
 
     def __init__(self, *, name: str, topic: Topic, handlers: Mapping[str, Handler], pool: Callable[[], asyncpg.Pool],
                  broker: KafkaBroker, retry_delays: list[float], max_records: int = 500,
-                 max_poll_interval_ms: int = 300_000) -> None:
+                 max_poll_interval_ms: int = 300_000, batch_handler: BatchHandler | None = None,
+                 batch_types: Collection[str] = ()) -> None:
+        if batch_handler is not None and handlers:
+            raise ValueError("give per-event handlers or a batch handler, not both")
         self.name = name
         self.topic = topic
         self.handlers = dict(handlers)
+        self.batch_handler = batch_handler
+        self.types = frozenset(self.handlers) | frozenset(batch_types if batch_handler else ())
         self._pool = pool  # resolved late: the pool is created at start-up, after wiring
         self.broker = broker
         self.retry_delays = retry_delays
@@ -102,7 +112,7 @@ class EventConsumer:
                 ack_policy=AckPolicy.MANUAL, auto_offset_reset="earliest",
                 max_poll_interval_ms=max_poll_interval_ms, parser=_parse_batch, decoder=_raw_values,
                 title=f"{topic_name}:{group}",
-                description=f"{name} consumes {topic_name} ({', '.join(sorted(self.handlers))})",
+                description=f"{name} consumes {topic_name} ({', '.join(sorted(self.types))})",
             )
             subscriber(self._on_batch)
 
@@ -139,7 +149,7 @@ class EventConsumer:
         decoded = [self._decode(r) for r in records if self._is_mine(r)]
         await self._wait_until_due(decoded)
         poison = [d for d in decoded if d.error]
-        runnable = [d for d in decoded if d.event is not None and d.event.type in self.handlers]
+        runnable = [d for d in decoded if d.event is not None and d.event.type in self.types]
         ignored = len(decoded) - len(poison) - len(runnable)
         topic = self.topic.name
         if ignored:
@@ -185,9 +195,17 @@ class EventConsumer:
     async def _run_in_one_transaction(self, items: list[Decoded]) -> tuple[int, int]:
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = await self._claim(conn, items)
-            for item in fresh:
-                await self.handlers[item.event.type](conn, item.event)  # type: ignore[union-attr]
+            await self._apply(conn, fresh)
         return len(fresh), len(items) - len(fresh)
+
+    async def _apply(self, conn: asyncpg.Connection, items: list[Decoded]) -> None:
+        events: list[CloudEvent[Any]] = [item.event for item in items]  # type: ignore[misc]
+        if self.batch_handler is not None:
+            if events:
+                await self.batch_handler(conn, events)
+            return
+        for event in events:
+            await self.handlers[event.type](conn, event)
 
     async def _run_one_by_one(self, items: list[Decoded]) -> tuple[int, int, list[tuple[Decoded, str]]]:
         new = duplicates = 0
@@ -198,7 +216,7 @@ class EventConsumer:
                     if not await self._claim(conn, [item]):
                         duplicates += 1
                         continue
-                    await self.handlers[item.event.type](conn, item.event)  # type: ignore[union-attr]
+                    await self._apply(conn, [item])
                 new += 1
             except INFRASTRUCTURE_ERRORS:
                 raise

@@ -123,6 +123,10 @@ class ContentPublished(Contract):
     share_texts: list[ShareText] = Field(default_factory=list)
     published_at: Timestamp
     expire_at: Timestamp | None = None
+    group_content_id: Id | None = Field(
+        None, description="The group item this subsidiary item adopts or localises (roll-up to the group)")
+    disclosures: dict[CountryCode, Annotated[str, Field(max_length=500)]] = Field(
+        default_factory=dict, description="Disclosure to add to the post of an ambassador in that country")
 
 
 class ContentUpdated(ContentPublished):
@@ -146,6 +150,7 @@ class AmbassadorProfile(Contract):
     language: LanguageTag
     groups: list[str] = Field(default_factory=list)
     network_audience: dict[Network, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    named_in_leaderboards: bool = Field(False, description="Opted in to being named in leaderboards and digests")
     effective_at: Timestamp
 
 

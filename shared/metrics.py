@@ -49,6 +49,17 @@ HTTP_LATENCY = Histogram(
     "portevoix_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+# Business figures, per tenant and subsidiary only (never per ambassador or content), and for a
+# bounded number of each (the largest), so that the label sets stay bounded.
+BUSINESS_KPI = Gauge(
+    "portevoix_business_kpi",
+    "All-time KPI value per tenant and subsidiary (subsidiary empty: the whole tenant)",
+    ["tenant", "subsidiary", "kpi"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "portevoix_webhook_deliveries_total", "Outbound webhook delivery attempts, by outcome (delivered, retried, failed)",
+    ["outcome"],
+)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from faststream.specification import AsyncAPI
 
 from shared import db, metrics
 from shared.auth import TokenVerifier
-from shared.consumer import EventConsumer, Handler
+from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.kafka import KafkaUnavailable, create_broker, declare_publishers
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
@@ -56,6 +56,16 @@ class Service:
             name=self.name, topic=topic, handlers=handlers, pool=lambda: self.pool, broker=self.broker,
             retry_delays=self.settings.retry_delays_seconds, max_records=self.settings.consumer_max_records,
             max_poll_interval_ms=self.settings.consumer_max_poll_interval_ms,
+        )
+        self.consumers.append(consumer)
+        return consumer
+
+    def consume_batches(self, topic: Topic, types: Collection[str], handler: BatchHandler) -> EventConsumer:
+        """Like :meth:`consume`, with one handler call per batch for the fresh events of ``types``."""
+        consumer = EventConsumer(
+            name=self.name, topic=topic, handlers={}, pool=lambda: self.pool, broker=self.broker,
+            retry_delays=self.settings.retry_delays_seconds, max_records=self.settings.consumer_max_records,
+            max_poll_interval_ms=self.settings.consumer_max_poll_interval_ms, batch_handler=handler, batch_types=types,
         )
         self.consumers.append(consumer)
         return consumer

@@ -1,18 +1,23 @@
-"""Reporting decisions, pure: which counters an event moves, and who may read which scope."""
+"""Reporting decisions, pure: which rollups an event moves (scopes x windows), the KPI
+definitions and how each value is derived, who may read which scope, rankings, milestones."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import calendar
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from shared.envelope import CloudEvent
 from shared.events import (
-    AmbassadorEnrolled,
+    AmbassadorProfile,
     ContentPublished,
     EngagementKind,
     EngagementRecorded,
+    Network,
     NotificationSent,
 )
 
@@ -20,117 +25,400 @@ from shared.events import (
 class ScopeType(StrEnum):
     tenant = "tenant"
     subsidiary = "subsidiary"
+    department = "department"  # scope id "<subsidiary>/<department>"
     content = "content"
     campaign = "campaign"
+    ambassador = "ambassador"
     network = "network"
 
 
-CONTENTS_PUBLISHED = "contents_published"
-AMBASSADORS_ENROLLED = "ambassadors_enrolled"
-AMBASSADORS_WITHDRAWN = "ambassadors_withdrawn"
-NOTIFIED_AMBASSADORS = "notified_ambassadors"
-CLICKS_TOTAL = "clicks_total"
-CLICKS_UNIQUE_HUMAN = "clicks_unique_human"
-# Engagements other than clicks are counted per kind, summing their ``count``.
-KIND_KPIS: dict[EngagementKind, str] = {
-    EngagementKind.share: "shares",
-    EngagementKind.reaction: "reactions",
-    EngagementKind.comment: "comments",
-    EngagementKind.reshare: "reshares",
-    EngagementKind.impression: "impressions",
-}
-KNOWN_KPIS: tuple[str, ...] = (
-    CONTENTS_PUBLISHED, AMBASSADORS_ENROLLED, AMBASSADORS_WITHDRAWN, NOTIFIED_AMBASSADORS,
-    CLICKS_TOTAL, CLICKS_UNIQUE_HUMAN, *KIND_KPIS.values(),
-)
+class Window(StrEnum):
+    hour = "hour"
+    day = "day"
+    month = "month"
+    all = "all"
 
 
-@dataclass(frozen=True, order=True)
-class Increment:
-    scope_type: ScopeType
-    scope_id: str
-    kpi: str
-    delta: int
+ALL_TIME_START = datetime(1970, 1, 1, tzinfo=UTC)
+ACTIVE_DAYS = 30
+
+
+def window_start(window: Window, at: datetime) -> datetime:
+    at = at.astimezone(UTC)
+    match window:
+        case Window.hour:
+            return at.replace(minute=0, second=0, microsecond=0)
+        case Window.day:
+            return at.replace(hour=0, minute=0, second=0, microsecond=0)
+        case Window.month:
+            return at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        case Window.all:
+            return ALL_TIME_START
+
+
+def window_end(window: Window, start: datetime) -> datetime | None:
+    """The exclusive end of the window starting at ``start``; None for all time."""
+    match window:
+        case Window.hour:
+            return start + timedelta(hours=1)
+        case Window.day:
+            return start + timedelta(days=1)
+        case Window.month:
+            return start + timedelta(days=calendar.monthrange(start.year, start.month)[1])
+        case Window.all:
+            return None
+
+
+def window_starts(window: Window, first: datetime, last: datetime, limit: int) -> list[datetime]:
+    """The starts of the windows overlapping [first, last], oldest first, at most ``limit``."""
+    starts: list[datetime] = []
+    start = window_start(window, first)
+    while start <= last and len(starts) < limit:
+        starts.append(start)
+        end = window_end(window, start)
+        if end is None:
+            break
+        start = end
+    return starts
+
+
+# --- KPIs ------------------------------------------------------------------------------------
+
+DEFINITIONS_VERSION = "1"
+MEASURED, ESTIMATED = "measured", "estimated"
 
 
 @dataclass(frozen=True)
-class Attribution:
-    """What the event does not carry but reporting remembers (the ``contents`` and
-    ``ambassadors`` tables): the subsidiary and campaign to attribute it to."""
+class Definition:
+    name: str
+    kind: str  # measured (counted events) or estimated
+    unit: str
+    definition: str
 
-    subsidiary: str | None = None
-    campaign: str | None = None
 
+DEFINITIONS: tuple[Definition, ...] = (
+    Definition("contents_published", MEASURED, "count",
+               "content.published events whose published_at falls in the window (scopes: owner subsidiary, campaign)."),
+    Definition("ambassadors_enrolled", MEASURED, "count", "ambassador.enrolled events effective in the window."),
+    Definition("ambassadors_withdrawn", MEASURED, "count", "ambassador.withdrawn events effective in the window."),
+    Definition("enrolled_ambassadors", MEASURED, "count",
+               "Ambassadors enrolled at the end of the window (or now), from the directory's effective-dated history."),
+    Definition("notifications_sent", MEASURED, "count", "notification.sent events in the window."),
+    Definition("notified_ambassadors", MEASURED, "count",
+               "Distinct ambassadors with a notification.sent in the window."),
+    Definition("shares", MEASURED, "count", "Sum of count of engagement.recorded of kind share in the window."),
+    Definition("sharing_ambassadors", MEASURED, "count",
+               "Distinct ambassadors with a share in the window."),
+    Definition("adoption_rate", MEASURED, "ratio", "sharing_ambassadors ÷ notified_ambassadors of the same window."),
+    Definition("active_ambassadors", MEASURED, "count",
+               "Distinct ambassadors with a share in the 30 days before the end of the window (or now)."),
+    Definition("activation_rate", MEASURED, "ratio",
+               "active_ambassadors ÷ enrolled_ambassadors, both at the end of the window (that period's enrolment)."),
+    Definition("clicks_total", MEASURED, "count", "Sum of count of engagement.recorded of kind click."),
+    Definition("clicks_unique_human", MEASURED, "count", "Same, only those flagged human and unique."),
+    Definition("reactions", MEASURED, "count", "Sum of count of engagements of kind reaction."),
+    Definition("comments", MEASURED, "count", "Sum of count of engagements of kind comment."),
+    Definition("reshares", MEASURED, "count", "Sum of count of engagements of kind reshare."),
+    Definition("impressions", MEASURED, "count",
+               "Sum of count of engagements of kind impression (as reported by the networks)."),
+    Definition("engagements", MEASURED, "count", "clicks_total + reactions + comments + reshares."),
+    Definition("engagement_rate", MEASURED, "ratio", "engagements ÷ impressions."),
+    Definition("potential_reach", ESTIMATED, "people",
+               "Sum over distinct (sharing ambassador, network) pairs of the window of the ambassador's declared "
+               "audience on that network, as of the share."),
+    Definition("earned_media_value", ESTIMATED, "currency",
+               "Sum over networks of impressions × CPM ÷ 1000 + clicks_total × CPC, at the tenant's current rates."),
+    Definition("median_time_to_first_share_seconds", MEASURED, "seconds",
+               "Median over the contents published in the window of (first share's occurred_at − published_at)."),
+)
+DEFINITION_BY_NAME = {d.name: d for d in DEFINITIONS}
+KPI_NAMES = tuple(d.name for d in DEFINITIONS)
+# What the rollups store; every other KPI derives from these or from the history tables.
+COUNTED = ("contents_published", "ambassadors_enrolled", "ambassadors_withdrawn", "notifications_sent",
+           "notified_ambassadors", "shares", "sharing_ambassadors", "clicks_total", "clicks_unique_human",
+           "reactions", "comments", "reshares", "impressions", "potential_reach")
+RANKABLE = (*COUNTED, "engagements")
+KIND_KPIS: dict[EngagementKind, str] = {
+    EngagementKind.click: "clicks_total", EngagementKind.share: "shares", EngagementKind.reaction: "reactions",
+    EngagementKind.comment: "comments", EngagementKind.reshare: "reshares", EngagementKind.impression: "impressions",
+}
+# Clicks and impressions are also kept per network (``clicks_total@linkedin``): earned media
+# value applies each network's rates.
+PER_NETWORK = ("clicks_total", "impressions")
+
+
+def per_network(kpi: str, network: str) -> str:
+    return f"{kpi}@{network}"
+
+
+@dataclass(frozen=True)
+class MediaRates:
+    currency: str
+    rates: Mapping[str, Mapping[str, float]]  # network -> {"cpm": .., "cpc": ..}
+
+
+@dataclass(frozen=True)
+class DirectoryFigures:
+    """Figures read from the history tables, not the rollups (None: not defined for the scope)."""
+
+    enrolled: int | None = None
+    active: int | None = None
+    median_first_share_seconds: float | None = None
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 6) if denominator else None
+
+
+def engagements(counted: Mapping[str, int]) -> int:
+    return sum(counted.get(k, 0) for k in ("clicks_total", "reactions", "comments", "reshares"))
+
+
+def earned_media_value(counted: Mapping[str, int], rates: MediaRates | None) -> float | None:
+    if rates is None:
+        return None
+    value = 0.0
+    for network, rate in rates.rates.items():
+        value += counted.get(per_network("impressions", network), 0) * float(rate.get("cpm", 0)) / 1000
+        value += counted.get(per_network("clicks_total", network), 0) * float(rate.get("cpc", 0))
+    return round(value, 2)
+
+
+def kpi_values(counted: Mapping[str, int], rates: MediaRates | None = None,
+               directory: DirectoryFigures = DirectoryFigures()) -> dict[str, float | int]:
+    """The KPIs of one scope and window defined there, in the definitions' order."""
+    values: dict[str, float | int | None] = {k: counted.get(k, 0) for k in COUNTED}
+    values["engagements"] = engagements(counted)
+    values["adoption_rate"] = _ratio(counted.get("sharing_ambassadors", 0), counted.get("notified_ambassadors", 0))
+    values["engagement_rate"] = _ratio(values["engagements"], counted.get("impressions", 0))
+    values["earned_media_value"] = earned_media_value(counted, rates)
+    values["enrolled_ambassadors"] = directory.enrolled
+    values["active_ambassadors"] = directory.active
+    values["activation_rate"] = (_ratio(directory.active, directory.enrolled)
+                                 if directory.active is not None and directory.enrolled is not None else None)
+    values["median_time_to_first_share_seconds"] = directory.median_first_share_seconds
+    # Undefined ones (a rate over zero, a directory figure of a content scope) are left out.
+    return {name: values[name] for name in KPI_NAMES if values[name] is not None}
+
+
+def stream_values(counted: Mapping[str, int], rates: MediaRates | None) -> dict[str, float]:
+    """What the KPI stream carries for a key: the values derived from its rollups alone."""
+    return {k: float(v) for k, v in kpi_values(counted, rates).items()}
+
+
+# --- what events move --------------------------------------------------------------------------
 
 Scope = tuple[ScopeType, str]
 
 
-def increments(event: CloudEvent[Any], attribution: Attribution = Attribution()) -> list[Increment]:
-    """The counter deltas one event causes, merged per counter and sorted (a stable lock order
-    keeps concurrent transactions on the same hot rows from deadlocking each other)."""
-    totals: dict[tuple[ScopeType, str, str], int] = {}
-    for scopes, kpi, delta in _effects(event, attribution):
-        for scope_type, scope_id in scopes:
-            key = (scope_type, scope_id, kpi)
-            totals[key] = totals.get(key, 0) + delta
-    return sorted(Increment(s, i, k, d) for (s, i, k), d in totals.items() if d)
+@dataclass(frozen=True, order=True)
+class Effect:
+    """Add ``delta`` to ``kpi`` of a scope in every window containing ``at``; with ``member``,
+    only the first time that member counts for that scope and window (distinct counts)."""
+
+    scope_type: ScopeType
+    scope_id: str
+    kpi: str
+    delta: int
+    at: datetime
+    member: str | None = None
 
 
-def _effects(event: CloudEvent[Any], attribution: Attribution) -> list[tuple[list[Scope], str, int]]:
-    tenant = event.tenantid
-    # Matched on the type name too: ContentUpdated is a ContentPublished, and must not count.
-    match event.type, event.data:
-        case "content.published", ContentPublished() as data:
-            scopes = _scopes(tenant, subsidiary=data.owner_subsidiary, campaign=data.campaign)
-            return [(scopes, CONTENTS_PUBLISHED, 1)]
-        case "ambassador.enrolled", AmbassadorEnrolled() as data:
-            return [(_scopes(tenant, subsidiary=data.subsidiary), AMBASSADORS_ENROLLED, 1)]
-        case "ambassador.withdrawn", _:
-            return [(_scopes(tenant, subsidiary=attribution.subsidiary), AMBASSADORS_WITHDRAWN, 1)]
-        case "notification.sent", NotificationSent() as data:
-            scopes = _scopes(tenant, subsidiary=data.subsidiary, content=data.content_id, campaign=data.campaign)
-            return [(scopes, NOTIFIED_AMBASSADORS, 1)]
-        case "engagement.recorded", EngagementRecorded() as data:
-            return _engagement(tenant, data, attribution)
-        case _:
-            return []
+@dataclass(frozen=True)
+class ContentFacts:
+    owner_subsidiary: str | None
+    campaign: str | None
 
 
-def _engagement(tenant: str, data: EngagementRecorded,
-                attribution: Attribution) -> list[tuple[list[Scope], str, int]]:
-    scopes = _scopes(tenant, subsidiary=attribution.subsidiary, content=data.content_id,
-                     campaign=attribution.campaign, network=data.network.value)
-    if data.kind is EngagementKind.click:
-        effects = [(scopes, CLICKS_TOTAL, data.count)]
-        if data.human and data.unique:
-            effects.append((scopes, CLICKS_UNIQUE_HUMAN, data.count))
-        return effects
-    return [(scopes, KIND_KPIS[data.kind], data.count)]
+@dataclass(frozen=True)
+class AmbassadorFacts:
+    subsidiary: str
+    department: str
+    network_audience: Mapping[str, int]
 
 
-def _scopes(tenant: str, *, subsidiary: str | None = None, content: str | None = None,
-            campaign: str | None = None, network: str | None = None) -> list[Scope]:
-    """The tenant scope always; each other scope only when the event (or attribution) names it."""
-    optional: Iterable[tuple[ScopeType, str | None]] = (
-        (ScopeType.subsidiary, subsidiary), (ScopeType.content, content),
-        (ScopeType.campaign, campaign), (ScopeType.network, network),
-    )
-    return [(ScopeType.tenant, tenant), *((t, i) for t, i in optional if i)]
+def department_id(subsidiary: str, department: str) -> str | None:
+    return f"{subsidiary}/{department}" if subsidiary and department else None
 
 
-def kpi_values(stored: dict[str, int]) -> dict[str, int]:
-    """Every known KPI, 0 when nothing was counted yet, in a stable order."""
-    return {kpi: stored.get(kpi, 0) for kpi in KNOWN_KPIS}
+def _scopes(tenant: str, **optional: str | None) -> list[Scope]:
+    """The tenant scope always; each other scope only when it is known."""
+    return [(ScopeType.tenant, tenant), *((ScopeType(t), i) for t, i in optional.items() if i)]
 
+
+def _counted(scopes: Iterable[Scope], kpi: str, delta: int, at: datetime, member: str | None = None) -> list[Effect]:
+    return [Effect(t, i, kpi, delta, at, member) for t, i in scopes]
+
+
+def content_published_effects(tenant: str, data: ContentPublished) -> list[Effect]:
+    scopes = _scopes(tenant, subsidiary=data.owner_subsidiary, campaign=data.campaign, content=data.content_id)
+    return _counted(scopes, "contents_published", 1, data.published_at)
+
+
+def enrolment_effects(tenant: str, kpi: str, ambassador_id: str, facts: AmbassadorFacts | None,
+                      at: datetime) -> list[Effect]:
+    if facts is None:
+        scopes = _scopes(tenant, ambassador=ambassador_id)
+    else:
+        scopes = _scopes(tenant, subsidiary=facts.subsidiary,
+                         department=department_id(facts.subsidiary, facts.department), ambassador=ambassador_id)
+    return _counted(scopes, kpi, 1, at)
+
+
+def notification_effects(tenant: str, data: NotificationSent) -> list[Effect]:
+    scopes = _scopes(tenant, subsidiary=data.subsidiary, department=department_id(data.subsidiary, data.department),
+                     content=data.content_id, campaign=data.campaign, ambassador=data.ambassador_id)
+    return [*_counted(scopes, "notifications_sent", 1, data.at),
+            *_counted(scopes, "notified_ambassadors", 1, data.at, member=data.ambassador_id)]
+
+
+def engagement_effects(tenant: str, data: EngagementRecorded, content: ContentFacts | None,
+                       ambassador: AmbassadorFacts | None) -> list[Effect]:
+    """The effects of an engagement given what is known of its content and ambassador. More
+    knowledge only adds scopes, never removes one: what a late fact adds is a difference."""
+    subsidiary: str | None = None
+    department: str | None = None
+    if data.ambassador_id:  # attributed to the subsidiary of the ambassador who brought it
+        if ambassador is not None:
+            subsidiary = ambassador.subsidiary
+            department = department_id(ambassador.subsidiary, ambassador.department)
+    elif content is not None:  # else to the content's owner
+        subsidiary = content.owner_subsidiary
+    scopes = _scopes(tenant, subsidiary=subsidiary, department=department, content=data.content_id,
+                     campaign=content.campaign if content else None, ambassador=data.ambassador_id,
+                     network=data.network.value)
+    at, kpi = data.occurred_at, KIND_KPIS[data.kind]
+    effects = _counted(scopes, kpi, data.count, at)
+    if kpi in PER_NETWORK:
+        effects += _counted(scopes, per_network(kpi, data.network.value), data.count, at)
+    if data.kind is EngagementKind.click and data.human and data.unique:
+        effects += _counted(scopes, "clicks_unique_human", data.count, at)
+    if data.kind is EngagementKind.share and data.ambassador_id:
+        effects += _counted(scopes, "sharing_ambassadors", 1, at, member=data.ambassador_id)
+        if ambassador is not None:
+            audience = ambassador.network_audience.get(data.network.value, 0)
+            effects += _counted(scopes, "potential_reach", audience, at,
+                                member=f"{data.ambassador_id}|{data.network.value}")
+    return effects
+
+
+def late_attribution(tenant: str, data: EngagementRecorded, before: tuple[ContentFacts | None, AmbassadorFacts | None],
+                     after: tuple[ContentFacts | None, AmbassadorFacts | None]) -> list[Effect]:
+    """What an engagement already counted with ``before`` still owes once ``after`` is known."""
+    owed = Counter(engagement_effects(tenant, data, *after)) - Counter(engagement_effects(tenant, data, *before))
+    return sorted(owed.elements())
+
+
+def needs_ambassador(data: EngagementRecorded) -> bool:
+    return data.ambassador_id is not None
+
+
+@dataclass(frozen=True, order=True)
+class RollupKey:
+    tenant: str
+    scope_type: str
+    scope_id: str
+    window: Window
+    window_start: datetime
+    kpi: str
+
+
+def expand(effects: Iterable[tuple[str, Effect]]) -> tuple[dict[RollupKey, int], dict[tuple[RollupKey, str], int]]:
+    """Each tenant's effects into (plain deltas per rollup key, member values per (rollup key,
+    member)), merged over every window of each effect."""
+    plain: dict[RollupKey, int] = {}
+    members: dict[tuple[RollupKey, str], int] = {}
+    for tenant, e in effects:
+        for window in Window:
+            key = RollupKey(tenant, str(e.scope_type), e.scope_id, window, window_start(window, e.at), e.kpi)
+            if e.member is None:
+                plain[key] = plain.get(key, 0) + e.delta
+            else:
+                members.setdefault((key, e.member), e.delta)  # first seen in the batch wins
+    return plain, members
+
+
+def ambassador_facts(profile: AmbassadorProfile) -> AmbassadorFacts:
+    return AmbassadorFacts(profile.subsidiary, profile.department,
+                           {str(k): v for k, v in profile.network_audience.items()})
+
+
+def is_content_event(event: CloudEvent[Any]) -> bool:
+    return event.type in ("content.published", "content.updated")
+
+
+# --- access --------------------------------------------------------------------------------------
 
 def may_read(reader_subsidiary: str | None, scope_type: ScopeType, scope_id: str,
-             content_owner: str | None = None) -> bool:
+             owner: str | None = None) -> bool:
     """Group-level readers see every scope of their tenant; a subsidiary-scoped reader sees its
-    own subsidiary and the contents that subsidiary owns, nothing else."""
+    own subsidiary, its departments, the contents it owns and its ambassadors (``owner`` is the
+    subsidiary owning the content or employing the ambassador), nothing else."""
     if reader_subsidiary is None:
         return True
-    if scope_type is ScopeType.subsidiary:
-        return scope_id == reader_subsidiary
-    if scope_type is ScopeType.content:
-        return content_owner == reader_subsidiary
-    return False
+    match scope_type:
+        case ScopeType.subsidiary:
+            return scope_id == reader_subsidiary
+        case ScopeType.department:
+            return scope_id.startswith(f"{reader_subsidiary}/")
+        case ScopeType.content | ScopeType.ambassador:
+            return owner == reader_subsidiary
+        case _:
+            return False
+
+
+# --- rankings, digests, milestones ------------------------------------------------------------------
+
+def ranked(rows: list[dict[str, Any]], value_key: str, id_key: str) -> list[dict[str, Any]]:
+    """Standard competition ranking (1, 1, 3): equal values share a rank; the id orders ties
+    so that the listing is stable."""
+    ordered = sorted(rows, key=lambda r: (-(r[value_key] or 0), str(r[id_key])))
+    result, previous, rank = [], None, 0
+    for position, row in enumerate(ordered, start=1):
+        if row[value_key] != previous:
+            rank, previous = position, row[value_key]
+        result.append({"rank": rank, **row})
+    return result
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """'2026-03' -> (2026-03-01, 2026-02-01) as (this month's start, the previous month's start)."""
+    year, number = (int(part) for part in month.split("-"))
+    start = datetime(year, number, 1, tzinfo=UTC)
+    previous = (start - timedelta(days=1)).replace(day=1)
+    return start, previous
+
+
+def change(current: float | int | None, previous: float | int | None) -> float | None:
+    """Relative change from the previous month (None when it had nothing)."""
+    if current is None or not previous:
+        return None
+    return round((current - previous) / previous, 4)
+
+
+MILESTONE_KPIS = ("shares", "clicks_total", "impressions", "potential_reach", "sharing_ambassadors")
+
+
+def milestones_crossed(before: Mapping[str, float], after: Mapping[str, float]) -> list[tuple[str, int]]:
+    """All-time tenant KPIs that reached a new power of ten (10, 100, 1000, ...)."""
+    crossed = []
+    for kpi in MILESTONE_KPIS:
+        old, new = before.get(kpi, 0), after.get(kpi, 0)
+        threshold = 10
+        while threshold <= new:
+            if old < threshold:
+                crossed.append((kpi, threshold))
+            threshold *= 10
+    return crossed
+
+
+def stream_key(tenant: str, scope_type: str, scope_id: str, window: str, start: datetime) -> str:
+    when = "all" if window == Window.all else start.isoformat()
+    return f"{tenant}/{scope_type}/{scope_id}/{window}/{when}"
+
+
+def day_of(at: datetime) -> date:
+    return at.astimezone(UTC).date()
+
+
+NETWORKS = tuple(n.value for n in Network)

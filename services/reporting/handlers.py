@@ -1,30 +1,37 @@
 """Reporting use cases: parse, decide (domain), write (repository) — in that order.
 
-Event handlers run inside the consumer's batch transaction, whose inbox makes each event count
-once: they only add deltas, and never deduplicate on their own.
+Event handlers are batch handlers: they run inside the consumer's batch transaction, whose
+inbox makes each event count once, and add the whole batch's deltas in a few statements. They
+never deduplicate on their own.
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-from services.reporting import domain, repository
-from services.reporting.domain import Attribution, ScopeType
+from services.reporting import domain, jobs, repository
+from services.reporting.domain import (
+    AmbassadorFacts,
+    DirectoryFigures,
+    Effect,
+    MediaRates,
+    ScopeType,
+    Window,
+)
 from shared.auth import Principal
 from shared.envelope import CloudEvent
-from shared.events import (
-    AmbassadorEnrolled,
-    AmbassadorWithdrawn,
-    ContentPublished,
-    ContentUpdated,
-    EngagementRecorded,
-    NotificationSent,
-)
+from shared.events import AmbassadorProfile, EngagementKind, EngagementRecorded
 
 
 class Forbidden(Exception):
+    pass
+
+
+class NotFound(Exception):
     pass
 
 
@@ -32,80 +39,289 @@ class MissingScopeId(ValueError):
     pass
 
 
-# --- event handlers ----------------------------------------------------------------------------
-
-async def _count(conn: asyncpg.Connection, event: CloudEvent[Any], attribution: Attribution = Attribution()) -> None:
-    await repository.add(conn, event.tenantid, domain.increments(event, attribution))
+Effects = list[tuple[str, Effect]]
 
 
-async def on_content_published(conn: asyncpg.Connection, event: CloudEvent[ContentPublished]) -> None:
-    await _remember_content(conn, event)
-    await _count(conn, event)
+async def _apply(conn: asyncpg.Connection, effects: Effects) -> None:
+    await repository.add_rollups(conn, *domain.expand(effects))
 
 
-async def on_content_updated(conn: asyncpg.Connection, event: CloudEvent[ContentUpdated]) -> None:
-    await _remember_content(conn, event)
+# --- event handlers (one call per consumer batch) ---------------------------------------------
 
 
-async def _remember_content(conn: asyncpg.Connection, event: CloudEvent[ContentPublished]) -> None:
-    """Keep what later engagements are attributed to (owner subsidiary, campaign) current."""
-    data = event.data
-    await repository.remember_content(conn, event.tenantid, data.content_id, data.title, data.owner_subsidiary,
-                                      data.campaign)
+async def on_content_events(conn: asyncpg.Connection, events: list[CloudEvent[Any]]) -> None:
+    """content.published counts; published and updated keep what engagements are attributed to."""
+    effects: Effects = []
+    touched = {(e.tenantid, e.data.content_id) for e in events}
+    await repository.lock_entities(conn, touched, set())
+    for event in events:
+        data = event.data
+        await repository.remember_content(conn, event.tenantid, data.content_id, data.title, data.owner_subsidiary,
+                                          data.campaign, data.published_at)
+        if event.type == "content.published":
+            effects += [(event.tenantid, e) for e in domain.content_published_effects(event.tenantid, data)]
+    for tenant, content_id in sorted(touched):
+        effects += await _settle(conn, tenant, await repository.pending_of(conn, tenant, content_id=content_id))
+    await _apply(conn, effects)
 
 
-async def on_ambassador_enrolled(conn: asyncpg.Connection, event: CloudEvent[AmbassadorEnrolled]) -> None:
-    data = event.data
-    await repository.remember_ambassador(conn, event.tenantid, data.ambassador_id, data.subsidiary,
-                                         data.effective_at)
-    await _count(conn, event)
+async def on_ambassador_events(conn: asyncpg.Connection, events: list[CloudEvent[Any]]) -> None:
+    """The directory's effective-dated history; enrolments and withdrawals counted in the scopes
+    of the ambassador's profile (a withdrawal in those of the last profile known)."""
+    effects: Effects = []
+    touched = {(e.tenantid, e.data.ambassador_id) for e in events}
+    await repository.lock_entities(conn, set(), touched)
+    profiled: set[tuple[str, str]] = set()
+    for event in events:  # in order: a withdrawal follows the enrolment it ends
+        tenant, data = event.tenantid, event.data
+        if isinstance(data, AmbassadorProfile):
+            facts = domain.ambassador_facts(data)
+            await repository.record_history(conn, tenant, data.ambassador_id, data.effective_at, True, facts,
+                                            data.named_in_leaderboards)
+            profiled.add((tenant, data.ambassador_id))
+            if event.type == "ambassador.enrolled":
+                effects += [(tenant, e) for e in domain.enrolment_effects(
+                    tenant, "ambassadors_enrolled", data.ambassador_id, facts, data.effective_at)]
+        else:  # withdrawn
+            last = await repository.latest_profile(conn, tenant, data.ambassador_id)
+            await repository.record_history(conn, tenant, data.ambassador_id, data.effective_at, False,
+                                            last or AmbassadorFacts("", "", {}), False)
+            effects += [(tenant, e) for e in domain.enrolment_effects(
+                tenant, "ambassadors_withdrawn", data.ambassador_id, last, data.effective_at)]
+    for tenant, ambassador_id in sorted(profiled):
+        effects += await _settle(conn, tenant, await repository.pending_of(conn, tenant, ambassador_id=ambassador_id))
+    await _apply(conn, effects)
 
 
-async def on_ambassador_withdrawn(conn: asyncpg.Connection, event: CloudEvent[AmbassadorWithdrawn]) -> None:
-    attribution = await repository.ambassador_attribution(conn, event.tenantid, event.data.ambassador_id)
-    await _count(conn, event, attribution)
+async def on_notifications(conn: asyncpg.Connection, events: list[CloudEvent[Any]]) -> None:
+    await _apply(conn, [(e.tenantid, x) for e in events for x in domain.notification_effects(e.tenantid, e.data)])
 
 
-async def on_notification_sent(conn: asyncpg.Connection, event: CloudEvent[NotificationSent]) -> None:
-    await _count(conn, event)
+async def on_engagements(conn: asyncpg.Connection, events: list[CloudEvent[Any]]) -> None:
+    """Counted in every scope known now; what the content's publication or the ambassador's
+    profile would add is owed, and added when that fact arrives (see pending_engagements)."""
+    contents = {(e.tenantid, e.data.content_id) for e in events}
+    ambassadors = {(e.tenantid, e.data.ambassador_id) for e in events if e.data.ambassador_id}
+    await repository.lock_entities(conn, contents, ambassadors)
+    known_contents = await repository.content_facts(conn, contents)
+    profiles = await repository.profiles_as_of(conn, sorted(
+        {(e.tenantid, e.data.ambassador_id, e.data.occurred_at) for e in events if e.data.ambassador_id}))
+
+    effects: Effects = []
+    pending: list[tuple[str, str, str, str, str | None, str, bool, bool]] = []
+    first_shares: dict[tuple[str, str], datetime] = {}
+    share_days: set[tuple[str, str, Any]] = set()
+    for event in events:
+        tenant, data = event.tenantid, event.data
+        content = known_contents.get((tenant, data.content_id))
+        ambassador = profiles.get((tenant, data.ambassador_id, data.occurred_at)) if data.ambassador_id else None
+        effects += [(tenant, e) for e in domain.engagement_effects(tenant, data, content, ambassador)]
+        ambassador_known = not domain.needs_ambassador(data) or ambassador is not None
+        if content is None or not ambassador_known:
+            pending.append((tenant, event.source, event.id, data.content_id, data.ambassador_id,
+                            data.model_dump_json(), content is not None, ambassador_known))
+        if data.kind is EngagementKind.share:
+            key = (tenant, data.content_id)
+            first_shares[key] = min(first_shares.get(key, data.occurred_at), data.occurred_at)
+            if data.ambassador_id:
+                share_days.add((tenant, data.ambassador_id, domain.day_of(data.occurred_at)))
+    await repository.save_pending(conn, pending)
+    await repository.note_first_shares(conn, first_shares)
+    await repository.note_share_days(conn, share_days)
+    await _apply(conn, effects)
 
 
-async def on_engagement_recorded(conn: asyncpg.Connection, event: CloudEvent[EngagementRecorded]) -> None:
-    attribution = await repository.content_attribution(conn, event.tenantid, event.data.content_id)
-    await _count(conn, event, attribution)
+async def _settle(conn: asyncpg.Connection, tenant: str, rows: list[asyncpg.Record]) -> Effects:
+    """What pending engagements owe now that more is known of their content or ambassador."""
+    if not rows:
+        return []
+    datas = [EngagementRecorded.model_validate_json(r["data"]) for r in rows]
+    contents = await repository.content_facts(conn, {(tenant, d.content_id) for d in datas})
+    profiles = await repository.profiles_as_of(conn, sorted(
+        {(tenant, d.ambassador_id, d.occurred_at) for d in datas if d.ambassador_id}))
+    effects: Effects = []
+    for row, data in zip(rows, datas, strict=True):
+        content = contents.get((tenant, data.content_id))
+        ambassador = profiles.get((tenant, data.ambassador_id, data.occurred_at)) if data.ambassador_id else None
+        before = (content if row["content_known"] else None, ambassador if row["ambassador_known"] else None)
+        effects += [(tenant, e) for e in domain.late_attribution(tenant, data, before, (content, ambassador))]
+        await repository.settle_pending(conn, row, content is not None,
+                                        not domain.needs_ambassador(data) or ambassador is not None)
+    return effects
 
 
 # --- KPI API -----------------------------------------------------------------------------------
 
-async def read_kpis(pool: asyncpg.Pool, principal: Principal, scope_type: ScopeType,
-                    scope_id: str | None) -> dict[str, Any]:
-    """One scope's KPIs, always within the caller's own tenant (taken from the token only)."""
+
+async def _check_scope(conn: asyncpg.Connection, principal: Principal, scope_type: ScopeType,
+                       scope_id: str | None) -> str:
+    """The scope id to read, within the caller's own tenant (taken from the token only)."""
     if scope_id is None:
         if scope_type is not ScopeType.tenant:
             raise MissingScopeId(f"scope_id is required for scope_type {scope_type}")
         scope_id = principal.tenant
+    if scope_type is ScopeType.tenant and scope_id != principal.tenant:
+        scope_id = principal.tenant  # a tenant reads its own tenant scope, whatever it asks
+    owner = None
+    if principal.subsidiary is not None:
+        if scope_type is ScopeType.content:
+            owner = await repository.content_owner(conn, principal.tenant, scope_id)
+        elif scope_type is ScopeType.ambassador:
+            owner = await repository.ambassador_owner(conn, principal.tenant, scope_id)
+    if not domain.may_read(principal.subsidiary, scope_type, scope_id, owner):
+        raise Forbidden(f"a {principal.subsidiary} token may not read {scope_type} {scope_id}")
+    return scope_id
+
+
+async def _directory(conn: asyncpg.Connection, tenant: str, scope_type: ScopeType, scope_id: str, window: Window,
+                     start: datetime, now: datetime) -> DirectoryFigures:
+    end = domain.window_end(window, start)
+    as_of = min(end, now) if end else now  # a past period: its own enrolment, not today's
+    enrolled = active = median = None
+    if repository.directory_scope(scope_type):
+        enrolled = await repository.enrolled_at(conn, tenant, scope_type, scope_id, as_of)
+        active = await repository.active_at(conn, tenant, scope_type, scope_id, as_of)
+    if repository.content_scope(scope_type):
+        median = await repository.median_first_share(conn, tenant, scope_type, scope_id, start, end)
+    return DirectoryFigures(enrolled, active, median)
+
+
+async def read_kpis(pool: asyncpg.Pool, principal: Principal, scope_type: ScopeType, scope_id: str | None,
+                    window: Window = Window.all, at: datetime | None = None) -> dict[str, Any]:
+    """One scope's KPIs in the window containing ``at`` (default: now)."""
+    series = await read_series(pool, principal, scope_type, scope_id, window, at, at, limit=1)
+    point = series["points"][0]
+    return {k: series[k] for k in ("tenant", "scope_type", "scope_id", "window", "definitions_version",
+                                   "currency")} | {"window_start": point["window_start"], "kpis": point["kpis"]}
+
+
+async def read_series(pool: asyncpg.Pool, principal: Principal, scope_type: ScopeType, scope_id: str | None,
+                      window: Window, first: datetime | None, last: datetime | None, limit: int) -> dict[str, Any]:
+    """The KPIs of each window of the range, oldest first."""
+    now = datetime.now(UTC)
+    last = last or now
+    first = first or last
+    starts = domain.window_starts(window, first, last, limit)
     async with pool.acquire() as conn:
-        owner = None
-        if scope_type is ScopeType.content and principal.subsidiary is not None:
-            owner = (await repository.content_attribution(conn, principal.tenant, scope_id)).subsidiary
-        if not domain.may_read(principal.subsidiary, scope_type, scope_id, owner):
-            raise Forbidden(f"a {principal.subsidiary} token may not read {scope_type} {scope_id}")
-        stored = await repository.counters(conn, principal.tenant, scope_type, scope_id)
-    return {"tenant": principal.tenant, "scope_type": scope_type, "scope_id": scope_id,
-            "kpis": domain.kpi_values(stored)}
+        scope_id = await _check_scope(conn, principal, scope_type, scope_id)
+        rates = await repository.media_rates(conn, principal.tenant)
+        counted = await repository.counted(conn, principal.tenant, scope_type, scope_id, window, starts)
+        points = []
+        for start in starts:
+            directory = await _directory(conn, principal.tenant, scope_type, scope_id, window, start, now)
+            points.append({"window_start": None if window is Window.all else start,
+                           "kpis": domain.kpi_values(counted.get(start, {}), rates, directory)})
+    return {"tenant": principal.tenant, "scope_type": scope_type, "scope_id": scope_id, "window": window,
+            "definitions_version": domain.DEFINITIONS_VERSION, "currency": rates.currency if rates else None,
+            "points": points}
+
+
+def definitions() -> dict[str, Any]:
+    return {"version": domain.DEFINITIONS_VERSION,
+            "definitions": [{"name": d.name, "kind": d.kind, "unit": d.unit, "definition": d.definition}
+                            for d in domain.DEFINITIONS]}
+
+
+BOARDS = {"ambassadors": ScopeType.ambassador, "contents": ScopeType.content, "subsidiaries": ScopeType.subsidiary}
+
+
+async def leaderboard(pool: asyncpg.Pool, principal: Principal, board: str, kpi: str, window: Window,
+                      at: datetime | None, top: int) -> dict[str, Any]:
+    """Ambassadors (only those who opted in to being named), contents or subsidiaries ranked by
+    one KPI; a subsidiary-scoped token ranks within its own subsidiary."""
+    scope_type = BOARDS[board]
+    start = domain.window_start(window, at or datetime.now(UTC))
+    kpis = ["clicks_total", "reactions", "comments", "reshares"] if kpi == "engagements" else [kpi]
+    async with pool.acquire() as conn:
+        rows = await repository.leaderboard(conn, principal.tenant, scope_type, window, start, kpis, top,
+                                            principal.subsidiary)
+        info = (await repository.contents_info(conn, principal.tenant, [r["scope_id"] for r in rows])
+                if scope_type is ScopeType.content else {})
+    entries = [{"rank": r["rank"], "id": r["scope_id"], "value": r["value"],
+                "title": info.get(r["scope_id"], {}).get("title")} for r in rows]
+    return {"tenant": principal.tenant, "board": board, "kpi": kpi, "window": window,
+            "window_start": None if window is Window.all else start, "entries": entries}
+
+
+async def digest(pool: asyncpg.Pool, principal: Principal, month: str, top: int = 5) -> dict[str, Any]:
+    """The month's KPIs against the previous month's, its best posts and best (named)
+    ambassadors: the newsletter comms teams send their ambassadors."""
+    start, previous_start = domain.month_bounds(month)
+    scope_type = ScopeType.tenant if principal.subsidiary is None else ScopeType.subsidiary
+    scope_id = principal.subsidiary or principal.tenant
+    series = await read_series(pool, principal, scope_type, scope_id, Window.month, previous_start, start, limit=2)
+    previous, current = series["points"][0]["kpis"], series["points"][1]["kpis"]
+    comparison = [{"kpi": name, "value": current.get(name), "previous": previous.get(name),
+                   "change": domain.change(current.get(name), previous.get(name)),
+                   "kind": domain.DEFINITION_BY_NAME[name].kind} for name in domain.KPI_NAMES]
+    posts = await leaderboard(pool, principal, "contents", "engagements", Window.month, start, top)
+    ambassadors = await leaderboard(pool, principal, "ambassadors", "shares", Window.month, start, top)
+    return {"tenant": principal.tenant, "scope_type": scope_type, "scope_id": scope_id, "month": month,
+            "definitions_version": domain.DEFINITIONS_VERSION, "currency": series["currency"], "kpis": comparison,
+            "best_posts": posts["entries"], "best_ambassadors": ambassadors["entries"]}
 
 
 async def report(pool: asyncpg.Pool, principal: Principal, top: int) -> dict[str, Any]:
-    """The tenant's KPIs and its contents with the most clicks: group-level readers only."""
+    """The tenant's all-time KPIs and its contents with the most clicks: group-level readers only."""
     if principal.subsidiary is not None:
         raise Forbidden("the tenant report needs a group-level token")
+    whole = await read_kpis(pool, principal, ScopeType.tenant, None)
+    board = await leaderboard(pool, principal, "contents", "clicks_total", Window.all, None, top)
     async with pool.acquire() as conn:
-        stored = await repository.counters(conn, principal.tenant, ScopeType.tenant, principal.tenant)
-        contents = await repository.top_contents(conn, principal.tenant, domain.CLICKS_TOTAL, top)
-        per_content = await repository.counters_of_many(
-            conn, principal.tenant, ScopeType.content, [c["content_id"] for c in contents])
-    ranked = []
-    for content in contents:
-        values = domain.kpi_values(per_content.get(content["content_id"], {}))
-        ranked.append({**content, "clicks": values[domain.CLICKS_TOTAL], "kpis": values})
-    return {"tenant": principal.tenant, "kpis": domain.kpi_values(stored), "top_contents": ranked}
+        info = await repository.contents_info(conn, principal.tenant, [e["id"] for e in board["entries"]])
+    top_contents = [{"content_id": e["id"], "rank": e["rank"], "clicks": e["value"], "title": e["title"],
+                     "owner_subsidiary": info.get(e["id"], {}).get("owner_subsidiary"),
+                     "campaign": info.get(e["id"], {}).get("campaign")} for e in board["entries"]]
+    return {"tenant": principal.tenant, "kpis": whole["kpis"], "top_contents": top_contents}
+
+
+async def read_media_rates(pool: asyncpg.Pool, principal: Principal) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        rates = await repository.media_rates(conn, principal.tenant)
+    if rates is None:
+        raise NotFound("no media rates configured: earned media value is not computed")
+    return {"currency": rates.currency, "rates": rates.rates}
+
+
+async def set_media_rates(pool: asyncpg.Pool, principal: Principal, currency: str,
+                          rates: dict[str, dict[str, float]]) -> dict[str, Any]:
+    _group_level(principal)
+    async with pool.acquire() as conn:
+        await repository.set_media_rates(conn, principal.tenant, MediaRates(currency, rates))
+    return {"currency": currency, "rates": rates}
+
+
+
+# --- outbound webhooks ---------------------------------------------------------------------------
+
+
+def _group_level(principal: Principal) -> None:
+    if principal.subsidiary is not None:
+        raise Forbidden("tenant settings need a group-level token")
+
+
+async def add_webhook(pool: asyncpg.Pool, principal: Principal, url: str, event_types: list[str]) -> dict[str, Any]:
+    _group_level(principal)
+    secret = jobs.new_secret()
+    async with pool.acquire() as conn:
+        created = await repository.add_subscription(conn, principal.tenant, url, secret, sorted(set(event_types)))
+    return {**created, "secret": secret}
+
+
+async def webhooks(pool: asyncpg.Pool, principal: Principal) -> list[dict[str, Any]]:
+    _group_level(principal)
+    async with pool.acquire() as conn:
+        return await repository.subscriptions(conn, principal.tenant)
+
+
+async def deliveries(pool: asyncpg.Pool, principal: Principal, limit: int) -> list[dict[str, Any]]:
+    _group_level(principal)
+    async with pool.acquire() as conn:
+        return await repository.deliveries(conn, principal.tenant, limit)
+
+
+async def replay_delivery(pool: asyncpg.Pool, principal: Principal, delivery_id: uuid.UUID) -> None:
+    _group_level(principal)
+    async with pool.acquire() as conn:
+        if not await repository.replay_delivery(conn, principal.tenant, delivery_id):
+            raise NotFound(f"no delivery {delivery_id}")

@@ -1,29 +1,143 @@
-"""The HTTP API's response bodies."""
+"""The HTTP API's request and response bodies."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
 
-from services.reporting.domain import ScopeType
+from pydantic import AnyHttpUrl, BaseModel, Field
+
+from services.reporting.domain import ScopeType, Window
+from shared.events import Network
+
+KpiMap = dict[str, float | int]
+KPIS_DESCRIPTION = "KPI name -> value; the KPIs undefined for this scope or window (e.g. a rate over zero) are absent"
 
 
 class Kpis(BaseModel):
     tenant: str
     scope_type: ScopeType
     scope_id: str
-    kpis: dict[str, int] = Field(description="Every known KPI, 0 when nothing was counted yet")
+    window: Window
+    window_start: datetime | None = Field(description="None for window all")
+    definitions_version: str
+    currency: str | None = Field(description="Currency of earned_media_value; None when no rates are configured")
+    kpis: KpiMap = Field(description=KPIS_DESCRIPTION)
 
 
-class ContentKpis(BaseModel):
+class SeriesPoint(BaseModel):
+    window_start: datetime | None
+    kpis: KpiMap = Field(description=KPIS_DESCRIPTION)
+
+
+class KpiSeries(BaseModel):
+    tenant: str
+    scope_type: ScopeType
+    scope_id: str
+    window: Window
+    definitions_version: str
+    currency: str | None
+    points: list[SeriesPoint] = Field(description="One per window of the range, oldest first")
+
+
+class Definition(BaseModel):
+    name: str
+    kind: Literal["measured", "estimated"] = Field(description="measured: counted events; estimated: derived "
+                                                               "from declared or configured figures")
+    unit: str
+    definition: str
+
+
+class Definitions(BaseModel):
+    version: str
+    definitions: list[Definition]
+
+
+class LeaderboardEntry(BaseModel):
+    rank: int = Field(description="Competition ranking: equal values share a rank (1, 1, 3)")
+    id: str
+    value: int
+    title: str | None = Field(None, description="Contents only")
+
+
+class Leaderboard(BaseModel):
+    tenant: str
+    board: str
+    kpi: str
+    window: Window
+    window_start: datetime | None
+    entries: list[LeaderboardEntry]
+
+
+class DigestKpi(BaseModel):
+    kpi: str
+    value: float | int | None
+    previous: float | int | None
+    change: float | None = Field(description="(value - previous) / previous; None when previous is 0 or absent")
+    kind: str
+
+
+class Digest(BaseModel):
+    tenant: str
+    scope_type: ScopeType
+    scope_id: str
+    month: str
+    definitions_version: str
+    currency: str | None
+    kpis: list[DigestKpi]
+    best_posts: list[LeaderboardEntry] = Field(description="Contents by engagements in the month")
+    best_ambassadors: list[LeaderboardEntry] = Field(description="Ambassadors who opted in to being named, by shares")
+
+
+class ContentRank(BaseModel):
     content_id: str
-    title: str | None = Field(None, description="None when the content's publication was not seen")
+    rank: int
+    clicks: int
+    title: str | None = None
     owner_subsidiary: str | None = None
     campaign: str | None = None
-    clicks: int = Field(description="clicks_total, the ranking value")
-    kpis: dict[str, int]
 
 
 class KpiReport(BaseModel):
     tenant: str
-    kpis: dict[str, int]
-    top_contents: list[ContentKpis] = Field(description="Contents with the most clicks, most first")
+    kpis: KpiMap
+    top_contents: list[ContentRank] = Field(description="Contents with the most clicks, most first")
+
+
+class NetworkRates(BaseModel):
+    cpm: Annotated[float, Field(ge=0, description="Cost per thousand impressions")] = 0
+    cpc: Annotated[float, Field(ge=0, description="Cost per click")] = 0
+
+
+class MediaRates(BaseModel):
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
+    rates: dict[Network, NetworkRates]
+
+
+class WebhookRequest(BaseModel):
+    url: AnyHttpUrl
+    event_types: list[Literal["kpi.changed", "kpi.milestone"]] = Field(min_length=1)
+
+
+class Webhook(BaseModel):
+    id: uuid.UUID
+    url: str
+    event_types: list[str]
+    created_at: datetime
+
+
+class NewWebhook(Webhook):
+    secret: str = Field(description="Standard Webhooks signing secret (whsec_...), shown once")
+
+
+class Delivery(BaseModel):
+    id: uuid.UUID
+    subscription_id: uuid.UUID
+    event_type: str
+    payload: dict
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime

@@ -2,85 +2,471 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from services.reporting.domain import Attribution, Increment
+from services.reporting.domain import (
+    ACTIVE_DAYS,
+    AmbassadorFacts,
+    ContentFacts,
+    MediaRates,
+    RollupKey,
+    ScopeType,
+    Window,
+)
+
+# --- rollups (written in the consumer's batch transaction) ------------------------------------
 
 
-async def add(conn: asyncpg.Connection, tenant: str, increments: Sequence[Increment]) -> None:
-    """Add the deltas to their counters in one statement (the increments are distinct and
-    sorted, as ON CONFLICT DO UPDATE may touch a row only once and locks in input order)."""
-    if not increments:
+async def add_rollups(conn: asyncpg.Connection, plain: dict[RollupKey, int],
+                      members: dict[tuple[RollupKey, str], int]) -> None:
+    """Add the deltas; members count only when new to their scope and window. The keys go in
+    sorted (ON CONFLICT DO UPDATE may touch a row once per statement, and locks in input order,
+    which keeps concurrent batches on the same hot rows from deadlocking)."""
+    plain = dict(plain)
+    if members:
+        items = sorted(members.items())
+        rows = await conn.fetch(
+            """INSERT INTO rollup_members (tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+                                    $7::text[], $8::bigint[])
+               ON CONFLICT DO NOTHING
+               RETURNING tenant, scope_type, scope_id, time_window, window_start, kpi, value""",
+            *_columns([k for (k, _), _ in items]), [m for (_, m), _ in items], [v for _, v in items])
+        for r in rows:
+            key = RollupKey(r["tenant"], r["scope_type"], r["scope_id"], Window(r["time_window"]), r["window_start"],
+                            r["kpi"])
+            plain[key] = plain.get(key, 0) + r["value"]
+    keys = sorted(k for k, v in plain.items() if v)
+    if not keys:
         return
     await conn.execute(
-        """INSERT INTO counters (tenant, scope_type, scope_id, kpi, value)
-           SELECT $1, s, i, k, d FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t(s, i, k, d)
-           ON CONFLICT (tenant, scope_type, scope_id, kpi)
-           DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()""",
-        tenant, [str(i.scope_type) for i in increments], [i.scope_id for i in increments],
-        [i.kpi for i in increments], [i.delta for i in increments])
+        """INSERT INTO rollups (tenant, scope_type, scope_id, time_window, window_start, kpi, value)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+                                $7::bigint[])
+           ON CONFLICT (tenant, scope_type, scope_id, time_window, window_start, kpi)
+           DO UPDATE SET value = rollups.value + EXCLUDED.value""",
+        *_columns(keys), [plain[k] for k in keys])
+    touched = sorted({(k.tenant, k.scope_type, k.scope_id, str(k.window), k.window_start) for k in keys})
+    # DO UPDATE (not NOTHING): waits for a flusher holding the row, then re-marks it, so a
+    # change committed while the flusher was emitting is never dropped from the stream.
+    await conn.execute(
+        """INSERT INTO kpi_dirty (tenant, scope_type, scope_id, time_window, window_start)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+           ON CONFLICT (tenant, scope_type, scope_id, time_window, window_start) DO UPDATE SET touched_at = now()""",
+        *([t[i] for t in touched] for i in range(5)))
+
+
+def _columns(keys: Sequence[RollupKey]) -> list[list[Any]]:
+    return [[k.tenant for k in keys], [k.scope_type for k in keys], [k.scope_id for k in keys],
+            [str(k.window) for k in keys], [k.window_start for k in keys], [k.kpi for k in keys]]
+
+
+# --- what reporting remembers of contents and ambassadors -------------------------------------
 
 
 async def remember_content(conn: asyncpg.Connection, tenant: str, content_id: str, title: str,
-                           owner_subsidiary: str | None, campaign: str | None) -> None:
+                           owner_subsidiary: str | None, campaign: str | None, published_at: datetime) -> None:
     await conn.execute(
-        """INSERT INTO contents (tenant, content_id, title, owner_subsidiary, campaign) VALUES ($1, $2, $3, $4, $5)
+        """INSERT INTO contents (tenant, content_id, title, owner_subsidiary, campaign, published_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (tenant, content_id) DO UPDATE SET title = EXCLUDED.title,
-               owner_subsidiary = EXCLUDED.owner_subsidiary, campaign = EXCLUDED.campaign, updated_at = now()""",
-        tenant, content_id, title, owner_subsidiary, campaign)
+               owner_subsidiary = EXCLUDED.owner_subsidiary, campaign = EXCLUDED.campaign,
+               published_at = coalesce(contents.published_at, EXCLUDED.published_at), updated_at = now()""",
+        tenant, content_id, title, owner_subsidiary, campaign, published_at)
 
 
-async def content_attribution(conn: asyncpg.Connection, tenant: str, content_id: str) -> Attribution:
-    row = await conn.fetchrow(
-        "SELECT owner_subsidiary, campaign FROM contents WHERE tenant = $1 AND content_id = $2", tenant, content_id)
-    return Attribution(subsidiary=row["owner_subsidiary"], campaign=row["campaign"]) if row else Attribution()
-
-
-async def remember_ambassador(conn: asyncpg.Connection, tenant: str, ambassador_id: str, subsidiary: str,
-                              enrolled_at: datetime) -> None:
+async def note_first_shares(conn: asyncpg.Connection, shares: dict[tuple[str, str], datetime]) -> None:
+    """The earliest share of each content (whatever the order shares arrive in)."""
+    if not shares:
+        return
+    items = sorted(shares.items())
     await conn.execute(
-        """INSERT INTO ambassadors (tenant, ambassador_id, subsidiary, enrolled_at) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (tenant, ambassador_id)
-           DO UPDATE SET subsidiary = EXCLUDED.subsidiary, enrolled_at = EXCLUDED.enrolled_at""",
-        tenant, ambassador_id, subsidiary, enrolled_at)
+        """INSERT INTO contents (tenant, content_id, first_share_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+           ON CONFLICT (tenant, content_id)
+           DO UPDATE SET first_share_at = least(contents.first_share_at, EXCLUDED.first_share_at)""",
+        [t for (t, _), _ in items], [c for (_, c), _ in items], [at for _, at in items])
 
 
-async def ambassador_attribution(conn: asyncpg.Connection, tenant: str, ambassador_id: str) -> Attribution:
-    subsidiary = await conn.fetchval(
-        "SELECT subsidiary FROM ambassadors WHERE tenant = $1 AND ambassador_id = $2", tenant, ambassador_id)
-    return Attribution(subsidiary=subsidiary)
+async def note_share_days(conn: asyncpg.Connection, days: set[tuple[str, str, Any]]) -> None:
+    if not days:
+        return
+    items = sorted(days)
+    await conn.execute(
+        """INSERT INTO share_days (tenant, ambassador_id, day)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::date[]) ON CONFLICT DO NOTHING""",
+        [t for t, _, _ in items], [a for _, a, _ in items], [d for _, _, d in items])
 
 
-async def counters(conn: asyncpg.Connection, tenant: str, scope_type: str, scope_id: str) -> dict[str, int]:
+async def content_facts(conn: asyncpg.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], ContentFacts]:
+    """What is known of published contents (those whose publication was read)."""
+    if not keys:
+        return {}
     rows = await conn.fetch(
-        "SELECT kpi, value FROM counters WHERE tenant = $1 AND scope_type = $2 AND scope_id = $3",
-        tenant, scope_type, scope_id)
-    return {r["kpi"]: r["value"] for r in rows}
+        """SELECT c.tenant, c.content_id, c.owner_subsidiary, c.campaign
+           FROM unnest($1::text[], $2::text[]) AS k(tenant, content_id)
+           JOIN contents c ON c.tenant = k.tenant AND c.content_id = k.content_id
+           WHERE c.published_at IS NOT NULL""",
+        [t for t, _ in keys], [c for _, c in keys])
+    return {(r["tenant"], r["content_id"]): ContentFacts(r["owner_subsidiary"], r["campaign"]) for r in rows}
 
 
-async def top_contents(conn: asyncpg.Connection, tenant: str, kpi: str, limit: int) -> list[dict[str, Any]]:
-    """The contents with the highest ``kpi``, with what reporting knows of them."""
+async def record_history(conn: asyncpg.Connection, tenant: str, ambassador_id: str, effective_at: datetime,
+                         enrolled: bool, profile: AmbassadorFacts, named: bool) -> None:
+    await conn.execute(
+        """INSERT INTO ambassador_history
+               (tenant, ambassador_id, effective_at, enrolled, subsidiary, department, network_audience, named)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        tenant, ambassador_id, effective_at, enrolled, profile.subsidiary, profile.department,
+        json.dumps(dict(profile.network_audience)), named)
+
+
+async def profiles_as_of(conn: asyncpg.Connection, wanted: list[tuple[str, str, datetime]]) -> dict[
+        tuple[str, str, datetime], AmbassadorFacts]:
+    """Each ambassador's profile as of an instant: the latest enrolled or updated record
+    effective by then, else (a share a moment before the enrolment took effect) the first one."""
+    if not wanted:
+        return {}
     rows = await conn.fetch(
-        """SELECT c.scope_id AS content_id, m.title, m.owner_subsidiary, m.campaign
-           FROM counters c
-           LEFT JOIN contents m ON m.tenant = c.tenant AND m.content_id = c.scope_id
-           WHERE c.tenant = $1 AND c.scope_type = 'content' AND c.kpi = $2
-           ORDER BY c.value DESC, c.scope_id LIMIT $3""",
-        tenant, kpi, limit)
+        """SELECT q.tenant, q.ambassador_id, q.at, h.subsidiary, h.department, h.network_audience
+           FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS q(tenant, ambassador_id, at)
+           CROSS JOIN LATERAL (
+               SELECT subsidiary, department, network_audience FROM ambassador_history h
+               WHERE h.tenant = q.tenant AND h.ambassador_id = q.ambassador_id AND h.enrolled
+               ORDER BY (h.effective_at <= q.at) DESC,
+                        CASE WHEN h.effective_at <= q.at THEN h.effective_at END DESC NULLS LAST,
+                        h.effective_at, h.seq DESC
+               LIMIT 1) h""",
+        [w[0] for w in wanted], [w[1] for w in wanted], [w[2] for w in wanted])
+    return {(r["tenant"], r["ambassador_id"], r["at"]): AmbassadorFacts(
+        r["subsidiary"], r["department"], json.loads(r["network_audience"])) for r in rows}
+
+
+async def latest_profile(conn: asyncpg.Connection, tenant: str, ambassador_id: str) -> AmbassadorFacts | None:
+    row = await conn.fetchrow(
+        """SELECT subsidiary, department, network_audience FROM ambassador_history
+           WHERE tenant = $1 AND ambassador_id = $2 ORDER BY effective_at DESC, seq DESC LIMIT 1""",
+        tenant, ambassador_id)
+    return AmbassadorFacts(row["subsidiary"], row["department"], json.loads(row["network_audience"])) if row else None
+
+
+async def lock_entities(conn: asyncpg.Connection, contents: set[tuple[str, str]],
+                        ambassadors: set[tuple[str, str]]) -> None:
+    """Serialise, per content and per ambassador, the engagement batches that look them up with
+    the batches that make them known: either the lookup sees the fact, or the fact's batch sees
+    the pending engagement. Locks are taken in one global order (no deadlock)."""
+    names = [(1, f"{t}/{c}") for t, c in contents] + [(2, f"{t}/{a}") for t, a in ambassadors]
+    if names:
+        await conn.execute(
+            """SELECT count(pg_advisory_xact_lock(cls, h)) FROM (
+                   SELECT DISTINCT cls, hashtext(name) AS h FROM unnest($1::int[], $2::text[]) AS t(cls, name)
+                   ORDER BY cls, h) s""",
+            [c for c, _ in names], [n for _, n in names])
+
+
+async def save_pending(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str, str | None, str, bool, bool]]) -> None:
+    if rows:
+        await conn.executemany(
+            """INSERT INTO pending_engagements
+                   (tenant, source, event_id, content_id, ambassador_id, data, content_known, ambassador_known)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""", rows)
+
+
+async def pending_of(conn: asyncpg.Connection, tenant: str, *, content_id: str | None = None,
+                     ambassador_id: str | None = None) -> list[asyncpg.Record]:
+    """Engagements still waiting for this content's publication or this ambassador's profile
+    (locked: two batches never settle the same one twice)."""
+    if content_id is not None:
+        return await conn.fetch(
+            """SELECT * FROM pending_engagements WHERE tenant = $1 AND content_id = $2 AND NOT content_known
+               ORDER BY source, event_id FOR UPDATE""", tenant, content_id)
+    return await conn.fetch(
+        """SELECT * FROM pending_engagements WHERE tenant = $1 AND ambassador_id = $2 AND NOT ambassador_known
+           ORDER BY source, event_id FOR UPDATE""", tenant, ambassador_id)
+
+
+async def settle_pending(conn: asyncpg.Connection, row: asyncpg.Record, content_known: bool,
+                         ambassador_known: bool) -> None:
+    if content_known and ambassador_known:
+        await conn.execute("DELETE FROM pending_engagements WHERE tenant = $1 AND source = $2 AND event_id = $3",
+                           row["tenant"], row["source"], row["event_id"])
+    else:
+        await conn.execute(
+            """UPDATE pending_engagements SET content_known = $4, ambassador_known = $5
+               WHERE tenant = $1 AND source = $2 AND event_id = $3""",
+            row["tenant"], row["source"], row["event_id"], content_known, ambassador_known)
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+async def counted(conn: asyncpg.Connection, tenant: str, scope_type: str, scope_id: str, window: Window,
+                  starts: list[datetime]) -> dict[datetime, dict[str, int]]:
+    rows = await conn.fetch(
+        """SELECT window_start, kpi, value FROM rollups
+           WHERE tenant = $1 AND scope_type = $2 AND scope_id = $3 AND time_window = $4
+             AND window_start = ANY($5::timestamptz[])""",
+        tenant, scope_type, scope_id, str(window), starts)
+    found: dict[datetime, dict[str, int]] = {start: {} for start in starts}
+    for r in rows:
+        found.setdefault(r["window_start"], {})[r["kpi"]] = r["value"]
+    return found
+
+
+_PROFILE_SCOPE = {
+    ScopeType.tenant: "true",
+    ScopeType.subsidiary: "p.subsidiary = $3",
+    ScopeType.department: "p.subsidiary || '/' || p.department = $3",
+    ScopeType.ambassador: "p.ambassador_id = $3",
+}
+
+
+def directory_scope(scope_type: ScopeType) -> bool:
+    return scope_type in _PROFILE_SCOPE
+
+
+async def enrolled_at(conn: asyncpg.Connection, tenant: str, scope_type: ScopeType, scope_id: str,
+                      at: datetime) -> int:
+    """Ambassadors enrolled at ``at`` in the scope, from the effective-dated history."""
+    return await conn.fetchval(
+        f"""SELECT count(*) FROM (
+                SELECT DISTINCT ON (ambassador_id) ambassador_id, enrolled, subsidiary, department
+                FROM ambassador_history WHERE tenant = $1 AND effective_at < $2
+                ORDER BY ambassador_id, effective_at DESC, seq DESC) p
+            WHERE p.enrolled AND {_PROFILE_SCOPE[scope_type]} AND $3::text IS NOT NULL""",
+        tenant, at, scope_id)
+
+
+async def active_at(conn: asyncpg.Connection, tenant: str, scope_type: ScopeType, scope_id: str,
+                    at: datetime) -> int:
+    """Distinct ambassadors with a share in the ACTIVE_DAYS days before ``at``, in the scope
+    their profile at ``at`` puts them in."""
+    return await conn.fetchval(
+        f"""SELECT count(DISTINCT s.ambassador_id) FROM share_days s
+            JOIN LATERAL (
+                SELECT h.ambassador_id, h.subsidiary, h.department FROM ambassador_history h
+                WHERE h.tenant = s.tenant AND h.ambassador_id = s.ambassador_id
+                ORDER BY (h.effective_at < $2) DESC, h.effective_at DESC, h.seq DESC LIMIT 1) p ON true
+            WHERE s.tenant = $1
+              AND s.day >= (($2::timestamptz - make_interval(days => {ACTIVE_DAYS})) AT TIME ZONE 'UTC')::date
+              AND s.day < ($2::timestamptz - interval '1 microsecond') AT TIME ZONE 'UTC'
+              AND {_PROFILE_SCOPE[scope_type]} AND $3::text IS NOT NULL""",
+        tenant, at, scope_id)
+
+
+_CONTENT_SCOPE = {
+    ScopeType.tenant: "true",
+    ScopeType.subsidiary: "owner_subsidiary = $4",
+    ScopeType.campaign: "campaign = $4",
+    ScopeType.content: "content_id = $4",
+}
+
+
+def content_scope(scope_type: ScopeType) -> bool:
+    return scope_type in _CONTENT_SCOPE
+
+
+async def median_first_share(conn: asyncpg.Connection, tenant: str, scope_type: ScopeType, scope_id: str,
+                             start: datetime, end: datetime | None) -> float | None:
+    value = await conn.fetchval(
+        f"""SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_share_at - published_at))
+            FROM contents WHERE tenant = $1 AND published_at >= $2 AND ($3::timestamptz IS NULL OR published_at < $3)
+              AND first_share_at IS NOT NULL AND {_CONTENT_SCOPE[scope_type]} AND $4::text IS NOT NULL""",
+        tenant, start, end, scope_id)
+    return None if value is None else round(float(value), 3)
+
+
+async def content_owner(conn: asyncpg.Connection, tenant: str, content_id: str) -> str | None:
+    return await conn.fetchval("SELECT owner_subsidiary FROM contents WHERE tenant = $1 AND content_id = $2",
+                               tenant, content_id)
+
+
+async def ambassador_owner(conn: asyncpg.Connection, tenant: str, ambassador_id: str) -> str | None:
+    profile = await latest_profile(conn, tenant, ambassador_id)
+    return profile.subsidiary if profile else None
+
+
+async def contents_info(conn: asyncpg.Connection, tenant: str, content_ids: list[str]) -> dict[str, dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT content_id, title, owner_subsidiary, campaign, published_at FROM contents
+           WHERE tenant = $1 AND content_id = ANY($2::text[])""", tenant, content_ids)
+    return {r["content_id"]: dict(r) for r in rows}
+
+
+_BOARD_FILTER = {
+    ScopeType.content: """LEFT JOIN contents c ON c.tenant = $1 AND c.content_id = t.scope_id
+                          WHERE ($7::text IS NULL OR c.owner_subsidiary = $7)""",
+    ScopeType.ambassador: """JOIN LATERAL (
+                                 SELECT named, subsidiary FROM ambassador_history h
+                                 WHERE h.tenant = $1 AND h.ambassador_id = t.scope_id
+                                 ORDER BY effective_at DESC, seq DESC LIMIT 1) p ON true
+                             WHERE p.named AND ($7::text IS NULL OR p.subsidiary = $7)""",
+    ScopeType.subsidiary: "WHERE ($7::text IS NULL OR t.scope_id = $7)",
+}
+
+
+async def leaderboard(conn: asyncpg.Connection, tenant: str, scope_type: ScopeType, window: Window,
+                      start: datetime, kpis: list[str], top: int, subsidiary: str | None) -> list[dict[str, Any]]:
+    """The scopes with the highest sum of ``kpis``, ranked 1, 1, 3 (ties share a rank), every
+    scope whose rank is within ``top`` (so a tie at the cut is never broken arbitrarily)."""
+    rows = await conn.fetch(
+        f"""WITH totals AS (
+                SELECT scope_id, sum(value)::bigint AS value FROM rollups
+                WHERE tenant = $1 AND scope_type = $2 AND time_window = $3 AND window_start = $4
+                  AND kpi = ANY($5::text[])
+                GROUP BY scope_id),
+            eligible AS (SELECT t.scope_id, t.value FROM totals t {_BOARD_FILTER[scope_type]}),
+            ranked AS (SELECT scope_id, value, rank() OVER (ORDER BY value DESC) AS rank FROM eligible)
+            SELECT rank, scope_id, value FROM ranked WHERE rank <= $6 AND value > 0 ORDER BY rank, scope_id""",
+        tenant, str(scope_type), str(window), start, kpis, top, subsidiary)
     return [dict(r) for r in rows]
 
 
-async def counters_of_many(conn: asyncpg.Connection, tenant: str, scope_type: str,
-                           scope_ids: list[str]) -> dict[str, dict[str, int]]:
+# --- media rates ---------------------------------------------------------------------------------
+
+
+async def media_rates(conn: asyncpg.Connection, tenant: str) -> MediaRates | None:
+    row = await conn.fetchrow("SELECT currency, rates FROM media_rates WHERE tenant = $1", tenant)
+    return MediaRates(row["currency"], json.loads(row["rates"])) if row else None
+
+
+async def set_media_rates(conn: asyncpg.Connection, tenant: str, rates: MediaRates) -> None:
+    await conn.execute(
+        """INSERT INTO media_rates (tenant, currency, rates) VALUES ($1, $2, $3)
+           ON CONFLICT (tenant) DO UPDATE SET currency = EXCLUDED.currency, rates = EXCLUDED.rates, updated_at = now()""",
+        tenant, rates.currency, json.dumps({k: dict(v) for k, v in rates.rates.items()}))
+
+
+# --- the KPI stream ---------------------------------------------------------------------------------
+
+
+async def due_keys(conn: asyncpg.Connection, min_interval_seconds: float, limit: int) -> list[asyncpg.Record]:
+    """Keys changed since their last emission and not emitted within the interval (locked)."""
+    return await conn.fetch(
+        """SELECT d.tenant, d.scope_type, d.scope_id, d.time_window, d.window_start, e.kpi_values AS emitted
+           FROM kpi_dirty d
+           LEFT JOIN kpi_emitted e USING (tenant, scope_type, scope_id, time_window, window_start)
+           WHERE e.emitted_at IS NULL OR e.emitted_at <= now() - make_interval(secs => $1)
+           ORDER BY d.touched_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED""",
+        min_interval_seconds, limit)
+
+
+async def counted_of_keys(conn: asyncpg.Connection, keys: list[asyncpg.Record]) -> dict[tuple, dict[str, int]]:
     rows = await conn.fetch(
-        """SELECT scope_id, kpi, value FROM counters
-           WHERE tenant = $1 AND scope_type = $2 AND scope_id = ANY($3::text[])""",
-        tenant, scope_type, scope_ids)
-    found: dict[str, dict[str, int]] = {}
+        """SELECT r.tenant, r.scope_type, r.scope_id, r.time_window, r.window_start, r.kpi, r.value
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+                AS k(tenant, scope_type, scope_id, time_window, window_start)
+           JOIN rollups r USING (tenant, scope_type, scope_id, time_window, window_start)""",
+        *([k[c] for k in keys] for c in ("tenant", "scope_type", "scope_id", "time_window", "window_start")))
+    found: dict[tuple, dict[str, int]] = {}
     for r in rows:
-        found.setdefault(r["scope_id"], {})[r["kpi"]] = r["value"]
+        found.setdefault(tuple(r.values())[:5], {})[r["kpi"]] = r["value"]
     return found
+
+
+async def record_emission(conn: asyncpg.Connection, key: asyncpg.Record, values: dict[str, float] | None) -> None:
+    """Forget the key's dirtiness; with ``values``, remember them as emitted now."""
+    ident = [key[c] for c in ("tenant", "scope_type", "scope_id", "time_window", "window_start")]
+    await conn.execute(
+        """DELETE FROM kpi_dirty WHERE tenant = $1 AND scope_type = $2 AND scope_id = $3 AND time_window = $4
+           AND window_start = $5""", *ident)
+    if values is not None:
+        await conn.execute(
+            """INSERT INTO kpi_emitted (tenant, scope_type, scope_id, time_window, window_start, kpi_values, emitted_at)
+               VALUES ($1, $2, $3, $4, $5, $6, now())
+               ON CONFLICT (tenant, scope_type, scope_id, time_window, window_start)
+               DO UPDATE SET kpi_values = EXCLUDED.kpi_values, emitted_at = now()""",
+            *ident, json.dumps(values))
+
+
+# --- webhooks ----------------------------------------------------------------------------------------
+
+
+async def add_subscription(conn: asyncpg.Connection, tenant: str, url: str, secret: str,
+                           event_types: list[str]) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        """INSERT INTO webhook_subscriptions (id, tenant, url, secret, event_types) VALUES ($1, $2, $3, $4, $5)
+           RETURNING id, url, event_types, created_at""", uuid.uuid4(), tenant, url, secret, event_types)
+    return dict(row)
+
+
+async def subscriptions(conn: asyncpg.Connection, tenant: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT id, url, event_types, created_at FROM webhook_subscriptions WHERE tenant = $1 ORDER BY created_at",
+        tenant)
+    return [dict(r) for r in rows]
+
+
+async def enqueue_deliveries(conn: asyncpg.Connection, tenant: str, event_type: str,
+                             payload: dict[str, Any]) -> int:
+    rows = await conn.fetch(
+        """INSERT INTO webhook_deliveries (id, tenant, subscription_id, event_type, payload)
+           SELECT gen_random_uuid(), $1, id, $2, $3 FROM webhook_subscriptions
+           WHERE tenant = $1 AND $2 = ANY(event_types) RETURNING id""",
+        tenant, event_type, json.dumps(payload))
+    return len(rows)
+
+
+async def due_deliveries(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT d.id, d.tenant, d.event_type, d.payload, d.attempts, d.created_at, s.url, s.secret
+           FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
+           WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+           ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED""", limit)
+
+
+async def delivery_outcome(conn: asyncpg.Connection, delivery_id: uuid.UUID, *, delivered: bool, error: str | None,
+                           retry_in_seconds: float | None) -> None:
+    """Record one attempt: delivered, retried after ``retry_in_seconds``, or failed (None)."""
+    status = "delivered" if delivered else ("pending" if retry_in_seconds is not None else "failed")
+    await conn.execute(
+        """UPDATE webhook_deliveries SET attempts = attempts + 1, status = $2, last_error = $3,
+               delivered_at = CASE WHEN $2 = 'delivered' THEN now() END,
+               next_attempt_at = now() + make_interval(secs => coalesce($4, 0))
+           WHERE id = $1""", delivery_id, status, error, retry_in_seconds)
+
+
+async def deliveries(conn: asyncpg.Connection, tenant: str, limit: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT id, subscription_id, event_type, payload, status, attempts, last_error, delivered_at, created_at
+           FROM webhook_deliveries WHERE tenant = $1 ORDER BY created_at DESC LIMIT $2""", tenant, limit)
+    return [{**dict(r), "payload": json.loads(r["payload"])} for r in rows]
+
+
+async def replay_delivery(conn: asyncpg.Connection, tenant: str, delivery_id: uuid.UUID) -> bool:
+    status = await conn.fetchval(
+        """UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL
+           WHERE tenant = $1 AND id = $2 RETURNING status""", tenant, delivery_id)
+    return status is not None
+
+
+# --- gauges -------------------------------------------------------------------------------------------
+
+
+async def gauge_figures(conn: asyncpg.Connection, tenants_limit: int, subsidiaries_limit: int) -> list[asyncpg.Record]:
+    """All-time KPIs of the largest tenants and their largest subsidiaries (bounded label sets)."""
+    return await conn.fetch(
+        """WITH top_tenants AS (
+               SELECT tenant FROM rollups WHERE scope_type = 'tenant' AND time_window = 'all' AND kpi = 'shares'
+               ORDER BY value DESC, tenant LIMIT $1),
+           scopes AS (
+               SELECT r.tenant, r.scope_type, r.scope_id FROM rollups r JOIN top_tenants USING (tenant)
+               WHERE r.scope_type = 'tenant' AND r.time_window = 'all' AND r.kpi = 'shares'
+               UNION ALL
+               SELECT tenant, scope_type, scope_id FROM (
+                   SELECT r.tenant, r.scope_type, r.scope_id,
+                          row_number() OVER (PARTITION BY r.tenant ORDER BY r.value DESC, r.scope_id) AS n
+                   FROM rollups r JOIN top_tenants USING (tenant)
+                   WHERE r.scope_type = 'subsidiary' AND r.time_window = 'all' AND r.kpi = 'shares') s
+               WHERE n <= $2)
+           SELECT s.tenant, s.scope_type, s.scope_id, r.kpi, r.value FROM scopes s
+           JOIN rollups r ON r.tenant = s.tenant AND r.scope_type = s.scope_type AND r.scope_id = s.scope_id
+                         AND r.time_window = 'all' AND r.kpi = ANY($3::text[])""",
+        tenants_limit, subsidiaries_limit, ["shares", "clicks_total", "impressions", "notified_ambassadors",
+                                            "sharing_ambassadors", "potential_reach"])

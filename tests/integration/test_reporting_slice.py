@@ -30,6 +30,8 @@ from tests.support import eventually, new_tenant, produce, running, settings_for
 pytestmark = pytest.mark.integration
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 NOW = datetime.now(UTC)
+COUNTERS = ("contents_published", "ambassadors_enrolled", "ambassadors_withdrawn", "notified_ambassadors",
+            "clicks_total", "clicks_unique_human", "shares", "reactions", "comments", "reshares", "impressions")
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +128,7 @@ async def test_events_roll_up_into_every_scope(client: httpx.AsyncClient, kafka_
     await until(client, analyst, "impressions", 100)
     await until(client, analyst, "ambassadors_withdrawn", 1)
     whole = await until(client, analyst, "notified_ambassadors", 3)
-    assert whole == {
+    assert {k: whole[k] for k in COUNTERS} == {
         "contents_published": 2, "ambassadors_enrolled": 3, "ambassadors_withdrawn": 1, "notified_ambassadors": 3,
         "clicks_total": 6, "clicks_unique_human": 4, "shares": 2, "reactions": 5, "comments": 1, "reshares": 1,
         "impressions": 100,
@@ -148,8 +150,7 @@ async def test_events_roll_up_into_every_scope(client: httpx.AsyncClient, kafka_
     assert report.status_code == 200, report.text
     body = report.json()
     assert body["tenant"] == tenant and body["kpis"] == whole
-    assert [(c["content_id"], c["clicks"], c["kpis"]["clicks_unique_human"]) for c in body["top_contents"]] \
-        == [("c1", 5, 3), ("c2", 1, 1)]
+    assert [(c["content_id"], c["rank"], c["clicks"]) for c in body["top_contents"]] == [("c1", 1, 5), ("c2", 2, 1)]
     assert body["top_contents"][0]["title"] == "Title of c1" and body["top_contents"][0]["owner_subsidiary"] == "fr"
 
 
@@ -177,11 +178,14 @@ async def test_a_tenant_never_reads_another_tenants_numbers(client: httpx.AsyncC
     response = await client.get("/v1/kpis", params={"scope_type": "tenant", "scope_id": owner}, headers=intruder)
     assert response.status_code == 200
     assert response.json()["tenant"] == other
-    assert set(response.json()["kpis"].values()) == {0}
-    assert set((await kpis(client, intruder, "content", "shared-id")).values()) == {0}
-    assert set((await kpis(client, intruder)).values()) == {0}
+    assert all(response.json()["kpis"][k] == 0 for k in COUNTERS)
+    for values in (await kpis(client, intruder, "content", "shared-id"), await kpis(client, intruder)):
+        assert all(values[k] == 0 for k in COUNTERS)
     report = (await client.get("/v1/kpis/report", headers=intruder)).json()
-    assert report["top_contents"] == [] and set(report["kpis"].values()) == {0}
+    assert report["top_contents"] == [] and all(report["kpis"][k] == 0 for k in COUNTERS)
+    for board in ("contents", "subsidiaries", "ambassadors"):
+        listed = await client.get(f"/v1/kpis/leaderboards/{board}", params={"kpi": "clicks_total"}, headers=intruder)
+        assert listed.status_code == 200 and listed.json()["entries"] == []
 
 
 async def test_subsidiary_token_reads_only_its_own_subsidiary(client: httpx.AsyncClient, kafka_bootstrap: str) -> None:
@@ -197,12 +201,18 @@ async def test_subsidiary_token_reads_only_its_own_subsidiary(client: httpx.Asyn
     assert (await kpis(client, fr, "subsidiary", "fr"))["clicks_total"] == 1
     assert (await kpis(client, fr, "content", "ours"))["clicks_total"] == 1
     refused = [("subsidiary", "de"), ("content", "theirs"), ("content", "unknown"), ("tenant", tenant),
-               ("tenant", None), ("campaign", "spring"), ("network", "linkedin")]
+               ("tenant", None), ("campaign", "spring"), ("network", "linkedin"), ("department", "de/sales"),
+               ("ambassador", "unknown")]
     for scope_type, scope_id in refused:
         params = {"scope_type": scope_type, **({"scope_id": scope_id} if scope_id else {})}
         response = await client.get("/v1/kpis", params=params, headers=fr)
         assert response.status_code == 403, (scope_type, scope_id, response.text)
     assert (await client.get("/v1/kpis/report", headers=fr)).status_code == 403
+    assert (await client.get("/v1/kpis/series", params={"scope_type": "subsidiary", "scope_id": "de"},
+                             headers=fr)).status_code == 403
+    assert (await client.get("/v1/kpis/webhooks", headers=token(tenant, "admin", subsidiary="fr"))).status_code == 403
+    board = (await client.get("/v1/kpis/leaderboards/contents", params={"kpi": "clicks_total"}, headers=fr)).json()
+    assert [e["id"] for e in board["entries"]] == ["ours"]  # "theirs" is not fr's to see
 
 
 async def test_bad_requests_are_refused(client: httpx.AsyncClient) -> None:
@@ -214,8 +224,21 @@ async def test_bad_requests_are_refused(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v1/kpis", params={"scope_type": "galaxy"}, headers=analyst)).status_code == 422
     assert (await client.get("/v1/kpis", params={"scope_type": "content"}, headers=analyst)).status_code == 422
     assert (await client.get("/v1/kpis/report", params={"top": 0}, headers=analyst)).status_code == 422
+    assert (await client.get("/v1/kpis", params={"window": "week"}, headers=analyst)).status_code == 422
+    assert (await client.get("/v1/kpis/series", params={"from": "2026-03-02T00:00:00Z", "to": "2026-03-01T00:00:00Z"},
+                             headers=analyst)).status_code == 422
+    assert (await client.get("/v1/kpis/digest", params={"month": "2026-13"}, headers=analyst)).status_code == 422
+    assert (await client.get("/v1/kpis/leaderboards/planets", headers=analyst)).status_code == 422
+    assert (await client.get("/v1/kpis/leaderboards/contents", params={"kpi": "nonsense"},
+                             headers=analyst)).status_code == 422
+    assert (await client.put("/v1/kpis/media-rates", json={"currency": "EUR", "rates": {}},
+                             headers=analyst)).status_code == 403
+    assert (await client.put("/v1/kpis/media-rates", json={"currency": "euro", "rates": {}},
+                             headers=token(tenant, "admin"))).status_code == 422
+    assert (await client.get("/v1/kpis/media-rates", headers=analyst)).status_code == 404
     response = await client.get("/v1/kpis", headers=analyst)
     assert response.status_code == 200
-    assert response.json() == {"tenant": tenant, "scope_type": "tenant", "scope_id": tenant,
-                               "kpis": {kpi: 0 for kpi in response.json()["kpis"]}}
-    assert len(response.json()["kpis"]) == 11
+    body = response.json()
+    assert (body["tenant"], body["scope_type"], body["scope_id"], body["window"]) == (tenant, "tenant", tenant, "all")
+    assert all(body["kpis"][k] == 0 for k in COUNTERS)
+    assert "adoption_rate" not in body["kpis"]  # nobody notified: undefined, not 0

@@ -1,149 +1,153 @@
-"""Reporting decisions without I/O: which counters each event moves, and who may read what."""
+"""Reporting decisions without I/O: which rollups each event moves, windows, late attribution,
+KPI derivations, rankings, milestones and who may read what."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
+from services.reporting import views
 from services.reporting.domain import (
-    KNOWN_KPIS,
-    Attribution,
-    Increment,
+    DEFINITIONS,
+    KIND_KPIS,
+    KPI_NAMES,
+    AmbassadorFacts,
+    ContentFacts,
+    DirectoryFigures,
+    Effect,
+    MediaRates,
     ScopeType,
-    increments,
+    Window,
+    content_published_effects,
+    engagement_effects,
+    expand,
     kpi_values,
+    late_attribution,
     may_read,
+    milestones_crossed,
+    notification_effects,
+    ranked,
+    window_end,
+    window_start,
+    window_starts,
 )
-from shared.envelope import CloudEvent, new_event, typed
-from shared.events import EngagementKind
+from shared.events import ContentPublished, EngagementKind, EngagementRecorded, NotificationSent
 
 T = "acme"
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-tenant, subsidiary, content, campaign, network = (
-    ScopeType.tenant, ScopeType.subsidiary, ScopeType.content, ScopeType.campaign, ScopeType.network)
+NOW = datetime(2026, 3, 14, 9, 41, 7, tzinfo=UTC)
+FR = AmbassadorFacts("fr", "mkt", {"linkedin": 1000})
+SPRING = ContentFacts("de", "spring")
 
 
-def event(type_: str, data: dict[str, Any] | BaseModel) -> CloudEvent[Any]:
-    """A typed event, as the consumer hands it to the handlers."""
-    return typed(new_event(type_, source="test", subject="s", tenant=T, data=data))
+def engagement(kind: EngagementKind = EngagementKind.share, **extra: object) -> EngagementRecorded:
+    return EngagementRecorded.model_validate({"content_id": "c1", "kind": kind, "network": "linkedin",
+                                              "occurred_at": NOW, **extra})
 
 
-def published(**extra: Any) -> dict[str, Any]:
-    return {"content_id": "c1", "revision": 1, "title": "Hello", "url": "https://example.com/a",
-            "language": "fr", "published_at": NOW.isoformat(), **extra}
+def scopes(effects: list[Effect], kpi: str) -> set[tuple[str, str]]:
+    return {(str(e.scope_type), e.scope_id) for e in effects if e.kpi == kpi}
 
 
-def engagement(kind: str, **extra: Any) -> dict[str, Any]:
-    return {"content_id": "c1", "kind": kind, "network": "linkedin", "occurred_at": NOW.isoformat(), **extra}
+def test_windows_start_and_end_in_utc() -> None:
+    assert window_start(Window.hour, NOW) == datetime(2026, 3, 14, 9, tzinfo=UTC)
+    assert window_start(Window.day, NOW) == datetime(2026, 3, 14, tzinfo=UTC)
+    assert window_start(Window.month, NOW) == datetime(2026, 3, 1, tzinfo=UTC)
+    assert window_end(Window.month, datetime(2026, 2, 1, tzinfo=UTC)) == datetime(2026, 3, 1, tzinfo=UTC)
+    assert window_end(Window.all, window_start(Window.all, NOW)) is None
+    assert len(window_starts(Window.day, datetime(2026, 3, 1, tzinfo=UTC), NOW, limit=100)) == 14
+    assert len(window_starts(Window.day, datetime(2026, 3, 1, tzinfo=UTC), NOW, limit=3)) == 3
 
 
-def notification(**extra: Any) -> dict[str, Any]:
-    return {"notification_id": "n1", "content_id": "c1", "ambassador_id": "a1", "channel": "email",
-            "at": NOW.isoformat(), **extra}
+def test_a_share_counts_in_every_scope_it_names() -> None:
+    effects = engagement_effects(T, engagement(ambassador_id="a1"), SPRING, FR)
+    assert scopes(effects, "shares") == {("tenant", T), ("subsidiary", "fr"), ("department", "fr/mkt"),
+                                         ("content", "c1"), ("campaign", "spring"), ("ambassador", "a1"),
+                                         ("network", "linkedin")}
+    reach = [e for e in effects if e.kpi == "potential_reach"]
+    assert {(e.delta, e.member) for e in reach} == {(1000, "a1|linkedin")}
+    assert {e.member for e in effects if e.kpi == "sharing_ambassadors"} == {"a1"}
 
 
-def test_content_published_counts_for_tenant_owner_and_campaign() -> None:
-    assert increments(event("content.published", published(owner_subsidiary="fr", campaign="spring"))) == [
-        Increment(campaign, "spring", "contents_published", 1),
-        Increment(subsidiary, "fr", "contents_published", 1),
-        Increment(tenant, T, "contents_published", 1),
-    ]
+def test_an_engagement_without_ambassador_goes_to_the_content_owner() -> None:
+    effects = engagement_effects(T, engagement(EngagementKind.click), SPRING, None)
+    assert ("subsidiary", "de") in scopes(effects, "clicks_total")
+    assert scopes(effects, "clicks_total@linkedin") == scopes(effects, "clicks_total")
+    assert scopes(effects, "clicks_unique_human") == scopes(effects, "clicks_total")
 
 
-def test_content_published_without_owner_or_campaign_counts_for_the_tenant_only() -> None:
-    assert increments(event("content.published", published())) == [Increment(tenant, T, "contents_published", 1)]
-
-
-def test_content_updated_counts_nothing() -> None:
-    assert increments(event("content.updated", published(revision=2, owner_subsidiary="fr"))) == []
-
-
-def test_ambassador_enrolled_and_withdrawn_are_counted_apart() -> None:
-    enrolled = event("ambassador.enrolled", {"ambassador_id": "a1", "subsidiary": "fr", "country": "FR",
-                                             "language": "fr", "effective_at": NOW.isoformat()})
-    withdrawn = event("ambassador.withdrawn", {"ambassador_id": "a1", "reason": "opt-out",
-                                               "effective_at": NOW.isoformat()})
-    assert increments(enrolled) == [Increment(subsidiary, "fr", "ambassadors_enrolled", 1),
-                                    Increment(tenant, T, "ambassadors_enrolled", 1)]
-    # The withdrawal carries no subsidiary: it goes where the enrolment was counted.
-    assert increments(withdrawn, Attribution(subsidiary="fr")) == [
-        Increment(subsidiary, "fr", "ambassadors_withdrawn", 1), Increment(tenant, T, "ambassadors_withdrawn", 1)]
-    assert increments(withdrawn) == [Increment(tenant, T, "ambassadors_withdrawn", 1)]
-
-
-def test_notification_sent_counts_for_its_subsidiary_content_and_campaign() -> None:
-    sent = event("notification.sent", notification(subsidiary="fr", campaign="spring"))
-    assert increments(sent) == [
-        Increment(campaign, "spring", "notified_ambassadors", 1),
-        Increment(content, "c1", "notified_ambassadors", 1),
-        Increment(subsidiary, "fr", "notified_ambassadors", 1),
-        Increment(tenant, T, "notified_ambassadors", 1),
-    ]
-
-
-@pytest.mark.parametrize("type_", ["notification.deferred", "notification.failed", "notification.cancelled"])
-def test_notifications_not_sent_count_nothing(type_: str) -> None:
-    assert increments(event(type_, notification(subsidiary="fr"))) == []
-
-
-def test_unique_human_click_counts_in_both_click_kpis_on_every_scope() -> None:
-    click = event("engagement.recorded", engagement("click"))
-    result = increments(click, Attribution(subsidiary="fr", campaign="spring"))
-    scopes = [(campaign, "spring"), (content, "c1"), (network, "linkedin"), (subsidiary, "fr"), (tenant, T)]
-    assert result == sorted(Increment(s, i, k, 1) for s, i in scopes for k in ("clicks_total", "clicks_unique_human"))
-
-
-@pytest.mark.parametrize("flags", [{"human": False}, {"unique": False}, {"human": False, "unique": False}])
+@pytest.mark.parametrize("flags", [{"human": False}, {"unique": False}])
 def test_bot_or_repeated_click_counts_in_total_only(flags: dict[str, bool]) -> None:
-    result = increments(event("engagement.recorded", engagement("click", **flags)))
-    assert {i.kpi for i in result} == {"clicks_total"}
-    assert {(i.scope_type, i.scope_id) for i in result} == {(content, "c1"), (network, "linkedin"), (tenant, T)}
+    effects = engagement_effects(T, engagement(EngagementKind.click, **flags), None, None)
+    assert scopes(effects, "clicks_total") and not scopes(effects, "clicks_unique_human")
 
 
-@pytest.mark.parametrize(("kind", "kpi"), [("share", "shares"), ("reaction", "reactions"), ("comment", "comments"),
-                                           ("reshare", "reshares"), ("impression", "impressions")])
-def test_other_kinds_sum_their_count(kind: str, kpi: str) -> None:
-    result = increments(event("engagement.recorded", engagement(kind, count=42)), Attribution(subsidiary="fr"))
-    assert result == [Increment(content, "c1", kpi, 42), Increment(network, "linkedin", kpi, 42),
-                      Increment(subsidiary, "fr", kpi, 42), Increment(tenant, T, kpi, 42)]
+def test_every_engagement_kind_has_a_kpi_with_a_definition() -> None:
+    assert set(KIND_KPIS) == set(EngagementKind)
+    assert set(KIND_KPIS.values()) <= set(KPI_NAMES)
+    assert all(d.kind in ("measured", "estimated") and d.definition for d in DEFINITIONS)
 
 
-def test_every_engagement_kind_has_a_kpi() -> None:
-    for kind in EngagementKind:
-        kpis = {i.kpi for i in increments(event("engagement.recorded", engagement(kind.value)))}
-        assert kpis and kpis <= set(KNOWN_KPIS)
+def test_late_attribution_adds_exactly_what_was_missing() -> None:
+    data = engagement(ambassador_id="a1")
+    early = engagement_effects(T, data, None, None)
+    owed = late_attribution(T, data, (None, None), (SPRING, FR))
+    assert sorted(early + owed) == sorted(engagement_effects(T, data, SPRING, FR))
+    assert late_attribution(T, data, (SPRING, FR), (SPRING, FR)) == []
 
 
-def test_events_reporting_does_not_count_move_nothing() -> None:
-    retired = event("content.retired", {"content_id": "c1", "reason": "expired", "retired_at": NOW.isoformat()})
-    assert increments(retired) == []
+def test_notifications_and_publications_count_in_their_scopes() -> None:
+    sent = NotificationSent(notification_id="n", content_id="c1", ambassador_id="a1", subsidiary="fr",
+                            department="mkt", campaign="spring", channel="email", at=NOW)
+    effects = notification_effects(T, sent)
+    assert scopes(effects, "notified_ambassadors") == scopes(effects, "notifications_sent")
+    assert {e.member for e in effects if e.kpi == "notified_ambassadors"} == {"a1"}
+    published = ContentPublished(content_id="c1", revision=1, title="t", url="https://example.com", language="fr",
+                                 owner_subsidiary="fr", published_at=NOW)
+    assert scopes(content_published_effects(T, published), "contents_published") == {
+        ("tenant", T), ("subsidiary", "fr"), ("content", "c1")}
 
 
-def test_increments_are_distinct_and_sorted_for_one_statement_and_a_stable_lock_order() -> None:
-    # A tenant id that equals a subsidiary id must still give two distinct counters.
-    result = increments(event("notification.sent", notification(subsidiary=T, campaign=T)))
-    keys = [(i.scope_type, i.scope_id, i.kpi) for i in result]
-    assert len(keys) == len(set(keys)) and result == sorted(result)
+def test_expand_merges_deltas_over_the_four_windows_and_keeps_members_apart() -> None:
+    effects = [(T, Effect(ScopeType.tenant, T, "shares", 2, NOW)), (T, Effect(ScopeType.tenant, T, "shares", 3, NOW)),
+               (T, Effect(ScopeType.tenant, T, "sharing_ambassadors", 1, NOW, member="a1"))]
+    plain, members = expand(effects)
+    assert sorted(plain.values()) == [5, 5, 5, 5]
+    assert {k.window for k in plain} == set(Window)
+    assert len(members) == 4
 
 
-def test_kpi_values_lists_every_known_kpi_with_zero_defaults() -> None:
-    values = kpi_values({"clicks_total": 3})
-    assert list(values) == list(KNOWN_KPIS)
-    assert values["clicks_total"] == 3 and values["shares"] == 0
+def test_kpi_values_derive_rates_and_leave_out_what_is_undefined() -> None:
+    counted = {"notified_ambassadors": 4, "sharing_ambassadors": 1, "clicks_total": 3, "reactions": 2,
+               "impressions": 1000, "impressions@linkedin": 1000, "clicks_total@linkedin": 3}
+    rates = MediaRates("EUR", {"linkedin": {"cpm": 12, "cpc": 1.5}})
+    values = kpi_values(counted, rates, DirectoryFigures(enrolled=10, active=4))
+    assert (values["adoption_rate"], values["engagements"], values["engagement_rate"]) == (0.25, 5, 0.005)
+    assert values["earned_media_value"] == 12 + 4.5
+    assert values["activation_rate"] == 0.4
+    bare = kpi_values({})
+    assert "adoption_rate" not in bare and "earned_media_value" not in bare and bare["shares"] == 0
 
 
-def test_group_level_reader_reads_every_scope() -> None:
-    assert all(may_read(None, scope, "x") for scope in ScopeType)
+def test_ties_share_a_rank_and_are_listed_stably() -> None:
+    rows = [{"id": "b", "v": 3}, {"id": "a", "v": 3}, {"id": "c", "v": 1}]
+    assert [(r["rank"], r["id"]) for r in ranked(rows, "v", "id")] == [(1, "a"), (1, "b"), (3, "c")]
 
 
-def test_subsidiary_reader_reads_only_its_subsidiary_and_the_contents_it_owns() -> None:
-    assert may_read("fr", subsidiary, "fr")
-    assert not may_read("fr", subsidiary, "de")
-    assert may_read("fr", content, "c1", content_owner="fr")
-    assert not may_read("fr", content, "c1", content_owner="de")
-    assert not may_read("fr", content, "c1", content_owner=None)
-    for scope in (tenant, campaign, network):
-        assert not may_read("fr", scope, "fr")
+def test_milestones_are_each_power_of_ten_crossed() -> None:
+    assert milestones_crossed({"shares": 8}, {"shares": 120}) == [("shares", 10), ("shares", 100)]
+    assert milestones_crossed({"shares": 12}, {"shares": 15}) == []
+
+
+def test_subsidiary_reader_reads_only_its_subtree() -> None:
+    assert may_read(None, ScopeType.network, "x")
+    assert may_read("fr", ScopeType.subsidiary, "fr") and not may_read("fr", ScopeType.subsidiary, "de")
+    assert may_read("fr", ScopeType.department, "fr/mkt") and not may_read("fr", ScopeType.department, "frx/mkt")
+    assert may_read("fr", ScopeType.content, "c1", owner="fr") and not may_read("fr", ScopeType.content, "c1")
+    assert may_read("fr", ScopeType.ambassador, "a1", owner="fr")
+    assert not any(may_read("fr", t, "x") for t in (ScopeType.tenant, ScopeType.campaign, ScopeType.network))
+
+
+def test_csv_quotes_what_needs_it() -> None:
+    text = views.to_csv([{"id": "a,b", "value": 1, "title": None}], ["id", "value", "title"])
+    assert text == 'id,value,title\r\n"a,b",1,\r\n'

@@ -1,0 +1,169 @@
+"""Reporting's background jobs (run while the service is started): the KPI stream flusher,
+the outbound webhook deliverer and the business gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+
+from services.reporting import domain, repository
+from shared import metrics, outbox, topics
+from shared.envelope import new_event
+from shared.events import KpiChanged
+
+log = logging.getLogger(__name__)
+SOURCE = "portevoix/reporting"
+
+
+# --- the KPI stream ------------------------------------------------------------------------------
+
+
+async def flush_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, batch: int = 500) -> int:
+    """Emit ``kpi.changed`` for the keys whose values changed since their last emission and that
+    were not emitted within the interval; the events go through the outbox, in the transaction
+    that records them as emitted (exactly one emission per change, never more often than the
+    interval per key). Webhook deliveries of the change and of milestones are queued alike."""
+    async with pool.acquire() as conn, conn.transaction():
+        keys = await repository.due_keys(conn, min_interval_seconds, batch)
+        if not keys:
+            return 0
+        counted = await repository.counted_of_keys(conn, keys)
+        rates_by_tenant = {t: await repository.media_rates(conn, t) for t in {k["tenant"] for k in keys}}
+        now = datetime.now(UTC)
+        emitted = 0
+        for key in keys:
+            ident = tuple(key[c] for c in ("tenant", "scope_type", "scope_id", "time_window", "window_start"))
+            values = domain.stream_values(counted.get(ident, {}), rates_by_tenant[key["tenant"]])
+            before = json.loads(key["emitted"]) if key["emitted"] else {}
+            if values == before:
+                await repository.record_emission(conn, key, None)
+                continue
+            await _emit(conn, key, values, before, now)
+            await repository.record_emission(conn, key, values)
+            emitted += 1
+    return emitted
+
+
+async def _emit(conn: asyncpg.Connection, key: asyncpg.Record, values: dict[str, float],
+                before: dict[str, float], now: datetime) -> None:
+    tenant, window = key["tenant"], key["time_window"]
+    stream_key = domain.stream_key(tenant, key["scope_type"], key["scope_id"], window, key["window_start"])
+    data = KpiChanged(scope_type=key["scope_type"], scope_id=key["scope_id"], window=window,
+                      window_start=None if window == domain.Window.all else key["window_start"],
+                      values=values, computed_at=now)
+    event = new_event("kpi.changed", source=SOURCE, subject=stream_key, tenant=tenant, data=data)
+    await outbox.enqueue(conn, topics.KPIS, event, key=stream_key.encode())
+    payload = {"type": "kpi.changed", "key": stream_key, **data.model_dump(mode="json")}
+    await repository.enqueue_deliveries(conn, tenant, "kpi.changed", payload)
+    if key["scope_type"] == "tenant" and window == domain.Window.all:
+        for kpi, threshold in domain.milestones_crossed(before, values):
+            await repository.enqueue_deliveries(conn, tenant, "kpi.milestone", {
+                "type": "kpi.milestone", "kpi": kpi, "threshold": threshold, "value": values[kpi],
+                "computed_at": now.isoformat()})
+
+
+async def run_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, tick_seconds: float) -> None:
+    while True:
+        try:
+            while await flush_kpi_stream(pool, min_interval_seconds):
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the next tick retries; nothing is lost (the keys stay dirty)
+            log.warning("KPI stream flush failed: %r", error)
+        await asyncio.sleep(tick_seconds)
+
+
+# --- outbound webhooks (Standard Webhooks) --------------------------------------------------------
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256 of id.timestamp.body>`` with the secret's base64 key."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+async def deliver_due(pool: asyncpg.Pool, client: httpx.AsyncClient, retry_delays: list[float],
+                      batch: int = 50) -> int:
+    """One round: POST each due delivery, signed; a 2xx is delivered, anything else is retried
+    after the next delay, and failed once the delays are spent (replayable through the API)."""
+    async with pool.acquire() as conn, conn.transaction():
+        due = await repository.due_deliveries(conn, batch)
+        results = await asyncio.gather(*(_post(client, d) for d in due))
+        for delivery, error in zip(due, results, strict=True):
+            attempt = delivery["attempts"]  # attempts before this one
+            retry = retry_delays[attempt] if error and attempt < len(retry_delays) else None
+            await repository.delivery_outcome(conn, delivery["id"], delivered=error is None, error=error,
+                                              retry_in_seconds=retry)
+            metrics.WEBHOOK_DELIVERIES.labels("delivered" if error is None else
+                                              ("retried" if retry is not None else "failed")).inc()
+    return len(due)
+
+
+async def _post(client: httpx.AsyncClient, delivery: asyncpg.Record) -> str | None:
+    """None when delivered, else why not."""
+    body = delivery["payload"].encode()
+    message_id = f"msg_{delivery['id'].hex}"  # the same on every retry and replay: receivers dedupe on it
+    timestamp = int(time.time())
+    headers = {"content-type": "application/json", "webhook-id": message_id, "webhook-timestamp": str(timestamp),
+               "webhook-signature": signature(delivery["secret"], message_id, timestamp, body)}
+    try:
+        response = await client.post(delivery["url"], content=body, headers=headers)
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}: {error}"[:500]
+    return None if response.is_success else f"HTTP {response.status_code}"
+
+
+async def run_webhooks(pool: asyncpg.Pool, retry_delays: list[float], tick_seconds: float,
+                       timeout_seconds: float) -> None:
+    async with httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False) as client:
+        while True:
+            try:
+                while await deliver_due(pool, client, retry_delays):
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("webhook delivery round failed: %r", error)
+            await asyncio.sleep(tick_seconds)
+
+
+# --- business gauges -------------------------------------------------------------------------------
+
+
+async def refresh_gauges(pool: asyncpg.Pool, tenants_limit: int, subsidiaries_limit: int) -> None:
+    """All-time KPIs per tenant and subsidiary, for the largest ones only (bounded cardinality:
+    never per ambassador or content)."""
+    async with pool.acquire() as conn:
+        rows = await repository.gauge_figures(conn, tenants_limit, subsidiaries_limit)
+    metrics.BUSINESS_KPI.clear()
+    for r in rows:
+        subsidiary = "" if r["scope_type"] == "tenant" else r["scope_id"]
+        metrics.BUSINESS_KPI.labels(r["tenant"], subsidiary, r["kpi"]).set(r["value"])
+
+
+async def run_gauges(pool: asyncpg.Pool, tenants_limit: int, subsidiaries_limit: int, tick_seconds: float) -> None:
+    while True:
+        try:
+            await refresh_gauges(pool, tenants_limit, subsidiaries_limit)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("gauge refresh failed: %r", error)
+        await asyncio.sleep(tick_seconds)
+
