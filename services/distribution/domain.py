@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from shared.events import Audience, Network, ShareText
 
@@ -29,6 +34,13 @@ class Member:
     site: str
     country: str
     language: str
+    groups: frozenset[str] = frozenset()
+    languages: frozenset[str] = frozenset()  # the ambassador's preferences: empty = any
+    topics: frozenset[str] = frozenset()
+
+
+class NotEnrolled(Exception):
+    """The caller is not (or no longer) an ambassador."""
 
 
 class EnrolmentRefused(Exception):
@@ -47,6 +59,13 @@ class EmployeeGone(EnrolmentRefused):
         super().__init__("employee_departed", "this employee has left the company")
 
 
+class ConsentTextOutdated(EnrolmentRefused):
+    def __init__(self, current: str) -> None:
+        super().__init__("consent_text_outdated", f"the consent text in force is version {current!r}: "
+                                                  "read and accept that one")
+        self.current = current
+
+
 def check_enrolment(known: bool, departed: bool) -> None:
     """Only a current employee of the token's tenant may become an ambassador."""
     if not known:
@@ -55,11 +74,21 @@ def check_enrolment(known: bool, departed: bool) -> None:
         raise EmployeeGone()
 
 
-def in_audience(audience: Audience, member: Member) -> bool:
-    """Every non-empty list of the audience must contain the member's value (empty = anyone)."""
-    if audience.groups:
-        # Distribution does not know group memberships yet: reaching nobody is safer than
-        # widening a targeted content to the whole tenant.
+def check_consent_version(accepted: str, current: str | None) -> None:
+    """Consent is to the text in force. A tenant that has published no text yet records the
+    version the employee's client showed (the texts are then managed outside Portevoix)."""
+    if current is not None and accepted != current:
+        raise ConsentTextOutdated(current)
+
+
+def in_audience(audience: Audience, member: Member, content_language: str = "", tags: Sequence[str] = ()) -> bool:
+    """Every non-empty list of the audience must contain the member's value (empty = anyone),
+    and the content must suit the ambassador's own language and topic preferences."""
+    if audience.groups and not member.groups.intersection(audience.groups):
+        return False
+    if member.topics and not member.topics.intersection(t.lower() for t in tags):
+        return False
+    if member.languages and content_language and not _language_allows(list(member.languages), content_language):
         return False
     return (_allows(audience.subsidiaries, member.subsidiary)
             and _allows(audience.departments, member.department)
@@ -104,3 +133,330 @@ def share_text_for(share_texts: Sequence[ShareText], network: Network, language:
         return ""
     best = min(candidates, key=lambda t: (t.language.lower() != language.lower(), t.variant))
     return best.text
+
+
+# --- the HR directory ---------------------------------------------------------------------------
+
+class UnknownSubsidiary(ValueError):
+    """An HR record names an org unit the tenant's org tree does not have: retried (the admin may
+    be adding it), then parked in the DLQ with this cause, never applied to the wrong subtree."""
+
+    def __init__(self, tenant: str, code: str) -> None:
+        super().__init__(f"subsidiary {code!r} is not in the org tree of tenant {tenant!r}: "
+                         "add it (PUT /v1/admin/subsidiaries/{code}) and replay the record")
+
+
+def check_subsidiary(tenant: str, code: str, org_tree_configured: bool, known: bool) -> None:
+    if org_tree_configured and not known:
+        raise UnknownSubsidiary(tenant, code)
+
+
+PROFILE_FIELDS = ("subsidiary", "department", "site", "country", "language")
+
+
+def profile_changed(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
+    """Whether an ambassador's pseudonymous profile (what ambassadors.v1 carries) changed."""
+    return before is None or any(before.get(f) != after.get(f) for f in PROFILE_FIELDS)
+
+
+def tombstone_id(tenant: str, employee_id: str) -> str:
+    """What an erased employee's HR id becomes: stable (a replayed HR record finds it and is not
+    re-imported), and not the id itself."""
+    return "erased-" + hashlib.sha256(f"{tenant}/{employee_id}".encode()).hexdigest()[:40]
+
+
+def withdrawal_time(now: datetime, departure_effective_at: datetime, enrolled_at: datetime) -> datetime:
+    """A departure withdraws at once; when HR tells us late, the withdrawal dates back to the
+    departure (reporting must not count a departed person), never before the enrolment."""
+    return max(min(now, departure_effective_at), enrolled_at)
+
+
+def retention_cutoff(now: datetime, retention_days: float) -> datetime:
+    """Departed before this instant: their personal data is past retention."""
+    return now - timedelta(days=retention_days)
+
+
+# --- consent ------------------------------------------------------------------------------------
+
+def consent_expiry(consented_at: datetime, validity_days: float) -> datetime:
+    """Consent is renewed, never assumed: it lapses after the configured period."""
+    return consented_at + timedelta(days=validity_days)
+
+
+def reconsent_deadline(published_at: datetime, reconsent_within_days: float) -> datetime:
+    """When a new consent text is published, consent to an older one lapses at this instant."""
+    return published_at + timedelta(days=reconsent_within_days)
+
+
+# --- preferences --------------------------------------------------------------------------------
+
+CHANNELS = ("in_app", "email", "slack", "teams", "webhook")
+
+
+def in_quiet_hours(now: datetime, start: time | None, end: time | None, time_zone: str) -> bool:
+    """Whether ``now`` falls in the ambassador's quiet hours, read on his own clock (IANA zone).
+    A window may span midnight (22:00-07:00)."""
+    if start is None or end is None or start == end:
+        return False
+    local = now.astimezone(ZoneInfo(time_zone)).time()
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def valid_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+# --- SCIM filters (RFC 7644 section 3.4.2.2) ------------------------------------------------------
+
+class InvalidFilter(ValueError):
+    """A filter or path that does not parse: SCIM answers 400 with scimType invalidFilter."""
+
+
+@dataclass(frozen=True)
+class AttrPath:
+    """``[schema:]attribute[.sub]``; names as written (SCIM names are case-insensitive)."""
+
+    attribute: str
+    sub: str | None = None
+    schema: str | None = None
+
+
+@dataclass(frozen=True)
+class Compare:
+    path: AttrPath
+    op: str  # eq ne co sw ew gt ge lt le
+    value: Any  # str, bool, int, float or None
+
+
+@dataclass(frozen=True)
+class Present:
+    path: AttrPath
+
+
+@dataclass(frozen=True)
+class And:
+    left: Filter
+    right: Filter
+
+
+@dataclass(frozen=True)
+class Or:
+    left: Filter
+    right: Filter
+
+
+@dataclass(frozen=True)
+class Not:
+    inner: Filter
+
+
+@dataclass(frozen=True)
+class ValuePath:
+    """``emails[type eq "work"]``: elements of a multi-valued attribute that match ``inner``."""
+
+    path: AttrPath
+    inner: Filter
+
+
+Filter = Compare | Present | And | Or | Not | ValuePath
+COMPARE_OPS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
+_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<punct>[()\[\]])|(?P<word>[^\s()\[\]"]+))')
+
+
+def _tokens(text: str) -> list[str]:
+    tokens, position = [], 0
+    text = text.strip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise InvalidFilter(f"unexpected character at {position} in {text!r}")
+        tokens.append(match.group(match.lastgroup or "word"))
+        position = match.end()
+    return tokens
+
+
+def parse_attr_path(text: str) -> AttrPath:
+    """``userName``, ``name.givenName``, ``urn:…:enterprise:2.0:User:department``, ``…:manager.value``."""
+    schema = None
+    if text.lower().startswith("urn:"):
+        schema, _, text = text.rpartition(":")
+        if not schema or not text:
+            raise InvalidFilter(f"invalid attribute path {text!r}")
+    attribute, _, sub = text.partition(".")
+    if not re.fullmatch(r"\$?[A-Za-z][\w-]*", attribute) or (sub and not re.fullmatch(r"\$?[A-Za-z][\w-]*", sub)):
+        raise InvalidFilter(f"invalid attribute path {text!r}")
+    return AttrPath(attribute, sub or None, schema)
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokens(text)
+        self.at = 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> str:
+        token = self.peek()
+        if token is None or (expected is not None and token.lower() != expected):
+            raise InvalidFilter(f"expected {expected or 'more'} at token {self.at + 1} of {self.text!r}")
+        self.at += 1
+        return token
+
+    def filter(self) -> Filter:
+        node = self.conjunction()
+        while (self.peek() or "").lower() == "or":
+            self.take()
+            node = Or(node, self.conjunction())
+        return node
+
+    def conjunction(self) -> Filter:
+        node = self.term()
+        while (self.peek() or "").lower() == "and":
+            self.take()
+            node = And(node, self.term())
+        return node
+
+    def term(self) -> Filter:
+        token = self.take()
+        if token == "(":
+            node = self.filter()
+            self.take(")")
+            return node
+        if token.lower() == "not":
+            self.take("(")
+            node = self.filter()
+            self.take(")")
+            return Not(node)
+        if token in ("(", ")", "[", "]") or token.startswith('"'):
+            raise InvalidFilter(f"expected an attribute, got {token!r} in {self.text!r}")
+        path = parse_attr_path(token)
+        if self.peek() == "[":
+            self.take()
+            inner = self.filter()
+            self.take("]")
+            return ValuePath(path, inner)
+        op = self.take().lower()
+        if op == "pr":
+            return Present(path)
+        if op not in COMPARE_OPS:
+            raise InvalidFilter(f"unknown operator {op!r} in {self.text!r}")
+        return Compare(path, op, _literal(self.take()))
+
+
+def _literal(token: str) -> Any:
+    if token.startswith('"'):
+        import json
+
+        try:
+            return json.loads(token)
+        except ValueError as error:
+            raise InvalidFilter(f"invalid string {token}") from error
+    lowered = token.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "null":
+        return None
+    try:
+        return int(token) if re.fullmatch(r"-?\d+", token) else float(token)
+    except ValueError as error:
+        raise InvalidFilter(f"invalid value {token!r}: strings are quoted") from error
+
+
+def parse_filter(text: str) -> Filter:
+    if len(text) > 4000:
+        raise InvalidFilter("filter too long")
+    parser = _Parser(text)
+    if not parser.tokens:
+        raise InvalidFilter("empty filter")
+    node = parser.filter()
+    if parser.peek() is not None:
+        raise InvalidFilter(f"unexpected {parser.peek()!r} in {text!r}")
+    return node
+
+
+@dataclass(frozen=True)
+class PatchPath:
+    """A PATCH path: ``attr``, ``attr.sub``, ``attr[filter]`` or ``attr[filter].sub``."""
+
+    path: AttrPath
+    selector: Filter | None = None
+    sub: str | None = field(default=None)
+
+
+def parse_patch_path(text: str) -> PatchPath:
+    text = text.strip()
+    if "[" not in text:
+        return PatchPath(parse_attr_path(text))
+    head, _, rest = text.partition("[")
+    inner, closing, tail = rest.rpartition("]")
+    if not closing or (tail and not tail.startswith(".")):
+        raise InvalidFilter(f"invalid path {text!r}")
+    return PatchPath(parse_attr_path(head), parse_filter(inner), tail[1:] or None)
+
+
+def _get(obj: dict[str, Any], name: str) -> Any:
+    for key, value in obj.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def matches(node: Filter, element: dict[str, Any]) -> bool:
+    """Evaluate a filter on one element (a PATCH value selector such as ``type eq "work"``).
+    Strings compare case-insensitively (SCIM's default, caseExact false)."""
+    match node:
+        case And(left, right):
+            return matches(left, element) and matches(right, element)
+        case Or(left, right):
+            return matches(left, element) or matches(right, element)
+        case Not(inner):
+            return not matches(inner, element)
+        case Present(path):
+            value = _path_value(path, element)
+            return value not in (None, "", [], {})
+        case Compare(path, op, expected):
+            return _compare(_path_value(path, element), op, expected)
+        case ValuePath(path, inner):
+            values = _path_value(path, element)
+            return isinstance(values, list) and any(isinstance(v, dict) and matches(inner, v) for v in values)
+    return False
+
+
+def _path_value(path: AttrPath, element: dict[str, Any]) -> Any:
+    container = _get(element, path.schema) if path.schema and _get(element, path.schema) is not None else element
+    value = _get(container, path.attribute) if isinstance(container, dict) else None
+    if path.sub is not None:
+        if isinstance(value, list):
+            return [_get(v, path.sub) for v in value if isinstance(v, dict)]
+        return _get(value, path.sub) if isinstance(value, dict) else None
+    return value
+
+
+def _compare(actual: Any, op: str, expected: Any) -> bool:
+    if isinstance(actual, list):
+        return any(_compare(a, op, expected) for a in actual)
+    if isinstance(actual, str) and isinstance(expected, str):
+        actual, expected = actual.lower(), expected.lower()
+    if op == "eq":
+        return actual == expected
+    if op == "ne":
+        return actual != expected
+    if actual is None or expected is None:
+        return False
+    if op in ("co", "sw", "ew"):
+        if not (isinstance(actual, str) and isinstance(expected, str)):
+            return False
+        return {"co": expected in actual, "sw": actual.startswith(expected), "ew": actual.endswith(expected)}[op]
+    try:
+        return {"gt": actual > expected, "ge": actual >= expected, "lt": actual < expected,
+                "le": actual <= expected}[op]
+    except TypeError:
+        return False

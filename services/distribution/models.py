@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.distribution import domain
 from shared.events import Network, ShareText
 
 AudienceSize = Annotated[int, Field(ge=0, le=1_000_000_000)]
@@ -18,6 +19,8 @@ class EnrolmentRequest(BaseModel):
 
     consent_text_version: str = Field(min_length=1, max_length=100,
                                       description="Version of the consent text the employee accepted")
+    channel: str = Field("web", min_length=1, max_length=50, pattern=r"^[a-z_]+$",
+                         description="Where the consent was given (web, mobile, teams…): kept in the consent record")
     networks: dict[Network, AudienceSize] = Field(
         default_factory=dict, description="Networks the employee will share on, with his audience size there")
 
@@ -25,8 +28,135 @@ class EnrolmentRequest(BaseModel):
 class Enrolment(BaseModel):
     ambassador_id: UUID = Field(description="Pseudonymous id: what every other service knows him by")
     consent_text_version: str
+    consent_channel: str
+    consented_at: datetime
+    consent_expires_at: datetime = Field(description="Renew the consent (POST again) before this instant")
     networks: dict[Network, int]
     enrolled_at: datetime
+
+
+class ConsentEntry(BaseModel):
+    action: str
+    text_version: str
+    channel: str
+    at: datetime
+    expires_at: datetime | None
+
+
+class ConsentText(BaseModel):
+    version: str
+    text: str
+    reconsent_within_days: float
+    published_at: datetime
+
+
+class ConsentStatus(BaseModel):
+    current_text: ConsentText | None
+    in_force: bool = Field(description="Whether the caller is an ambassador with a consent in force")
+    enrolment: Enrolment | None
+    record: list[ConsentEntry]
+
+
+class NetworksRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    networks: dict[Network, AudienceSize] = Field(description="Connections/followers per connected network")
+
+
+class Preferences(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[Annotated[str, Field(pattern="^(" + "|".join(domain.CHANNELS) + ")$")]] = Field(
+        default_factory=list, max_length=10, description="Channels to be told on; empty = the default (in_app)")
+    languages: list[Annotated[str, Field(max_length=35)]] = Field(
+        default_factory=list, max_length=20, description="Content languages wanted (BCP 47); empty = any")
+    topics: list[Annotated[str, Field(max_length=100)]] = Field(
+        default_factory=list, max_length=50, description="Content tags wanted; empty = any")
+    max_per_day: int | None = Field(None, ge=1, le=100, description="Frequency cap: notifications per day")
+    quiet_start: time | None = Field(None, description="Quiet hours start, on the ambassador's own clock")
+    quiet_end: time | None = None
+    time_zone: str = Field("UTC", description="IANA time zone of the quiet hours, e.g. Europe/Paris")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if not domain.valid_time_zone(value):
+            raise ValueError(f"unknown IANA time zone {value!r}")
+        return value
+
+
+class PreferencesView(Preferences):
+    updated_at: datetime | None = None
+
+
+class Subsidiary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    parent: str | None = Field(None, min_length=1, max_length=200, description="Parent org unit code")
+
+
+class SubsidiaryView(Subsidiary):
+    code: str
+
+
+class ConsentTextRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=100_000)
+    reconsent_within_days: float = Field(0, ge=0, le=365, description="Grace period for consents to older texts")
+
+
+class PublishedConsentText(ConsentText):
+    reconsent_deadline: datetime
+    ambassadors_to_reconsent: int
+
+
+class ScimTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field("", max_length=200)
+
+
+class ScimToken(BaseModel):
+    token_id: UUID
+    description: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class IssuedScimToken(ScimToken):
+    token: str = Field(description="Shown once: only its hash is stored")
+
+
+class GroupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        max_length=100_000, description="HR ids of the members")
+
+
+class Group(BaseModel):
+    group_id: UUID
+    name: str
+    members: list[str]
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    employee_id: str = Field(min_length=1, max_length=200)
+
+
+class Erasure(BaseModel):
+    tombstone_id: str = Field(description="What the HR id became everywhere")
+
+
+class Headcount(BaseModel):
+    at: datetime
+    subsidiary: str | None
+    headcount: int
+    enrolled: int
 
 
 class FeedLink(BaseModel):

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.distribution import domain, scim
 from shared.events import ContentPublished, EmployeeDeparted, EmployeeUpserted
 
 # --- employees ---------------------------------------------------------------------------------
@@ -52,13 +53,14 @@ async def mark_departed(conn: asyncpg.Connection, tenant: str, data: EmployeeDep
 async def employee_for_update(conn: asyncpg.Connection, tenant: str, employee_id: str) -> asyncpg.Record | None:
     """Locked: a departure processed meanwhile waits for the enrolment, then withdraws it."""
     return await conn.fetchrow(
-        """SELECT employee_id, subsidiary, department, site, country, language, departed
+        """SELECT employee_id, subsidiary, department, site, country, language, departed, version, effective_at
            FROM employees WHERE tenant = $1 AND employee_id = $2 FOR UPDATE""", tenant, employee_id)
 
 
 # --- ambassadors -------------------------------------------------------------------------------
 
-AMBASSADOR = "ambassador_id, consent_text_version, network_audience, enrolled_at"
+AMBASSADOR = ("ambassador_id, consent_text_version, consent_channel, consented_at, consent_expires_at, "
+              "network_audience, enrolled_at")
 
 
 def _ambassador(record: asyncpg.Record | None) -> dict[str, Any] | None:
@@ -69,41 +71,143 @@ def _ambassador(record: asyncpg.Record | None) -> dict[str, Any] | None:
     return row
 
 
-async def active_ambassador(conn: asyncpg.Connection, tenant: str, employee_id: str) -> dict[str, Any] | None:
+async def active_ambassador(conn: asyncpg.Connection, tenant: str, employee_id: str, *,
+                            for_update: bool = False) -> dict[str, Any] | None:
+    lock = " FOR UPDATE" if for_update else ""
     return _ambassador(await conn.fetchrow(
-        f"SELECT {AMBASSADOR} FROM ambassadors WHERE tenant = $1 AND employee_id = $2 AND withdrawn_at IS NULL",
-        tenant, employee_id))
+        f"""SELECT {AMBASSADOR} FROM ambassadors
+            WHERE tenant = $1 AND employee_id = $2 AND withdrawn_at IS NULL{lock}""", tenant, employee_id))
 
 
 async def insert_ambassador(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID, employee_id: str,
-                            consent_text_version: str, networks: dict[str, int]) -> dict[str, Any] | None:
+                            consent: dict[str, Any], networks: dict[str, int]) -> dict[str, Any] | None:
     """The new ambassador, or None when the employee is enrolled already."""
     return _ambassador(await conn.fetchrow(
-        f"""INSERT INTO ambassadors (tenant, ambassador_id, employee_id, consent_text_version, network_audience)
-            VALUES ($1, $2, $3, $4, $5)
+        f"""INSERT INTO ambassadors (tenant, ambassador_id, employee_id, consent_text_version, consent_channel,
+                consented_at, consent_expires_at, network_audience, enrolled_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $6)
             ON CONFLICT (tenant, employee_id) WHERE withdrawn_at IS NULL DO NOTHING
             RETURNING {AMBASSADOR}""",
-        tenant, ambassador_id, employee_id, consent_text_version, json.dumps(networks)))
+        tenant, ambassador_id, employee_id, consent["text_version"], consent["channel"], consent["at"],
+        consent["expires_at"], json.dumps(networks)))
 
 
-async def withdraw_ambassador(conn: asyncpg.Connection, tenant: str, employee_id: str, reason: str,
-                              at: datetime) -> UUID | None:
-    """End the employee's enrolment; return the withdrawn ambassador's id, None if not enrolled."""
-    return await conn.fetchval(
+async def renew_consent(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID,
+                        consent: dict[str, Any]) -> dict[str, Any]:
+    row = _ambassador(await conn.fetchrow(
+        f"""UPDATE ambassadors SET consent_text_version = $3, consent_channel = $4, consented_at = $5,
+                consent_expires_at = $6
+            WHERE tenant = $1 AND ambassador_id = $2 RETURNING {AMBASSADOR}""",
+        tenant, ambassador_id, consent["text_version"], consent["channel"], consent["at"], consent["expires_at"]))
+    assert row is not None
+    return row
+
+
+async def record_consent(conn: asyncpg.Connection, tenant: str, consent_id: UUID, employee_id: str,
+                         ambassador_id: UUID, action: str, consent: dict[str, Any]) -> None:
+    await conn.execute(
+        """INSERT INTO consents (tenant, consent_id, employee_id, ambassador_id, action, text_version, channel, at,
+                expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        tenant, consent_id, employee_id, ambassador_id, action, consent["text_version"], consent["channel"],
+        consent["at"], consent.get("expires_at"))
+
+
+async def consent_history(conn: asyncpg.Connection, tenant: str, employee_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT action, text_version, channel, at, expires_at FROM consents
+           WHERE tenant = $1 AND employee_id = $2 ORDER BY at, action""", tenant, employee_id)
+
+
+async def withdraw_ambassador(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID, reason: str,
+                              at: datetime) -> None:
+    await conn.execute(
         """UPDATE ambassadors SET withdrawn_at = $4, withdrawal_reason = $3
-           WHERE tenant = $1 AND employee_id = $2 AND withdrawn_at IS NULL
-           RETURNING ambassador_id""", tenant, employee_id, reason, at)
+           WHERE tenant = $1 AND ambassador_id = $2 AND withdrawn_at IS NULL""", tenant, ambassador_id, reason, at)
+
+
+async def set_networks(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID, networks: dict[str, int]) -> None:
+    await conn.execute("UPDATE ambassadors SET network_audience = $3 WHERE tenant = $1 AND ambassador_id = $2",
+                       tenant, ambassador_id, json.dumps(networks))
+
+
+async def lapsed_consents(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Active ambassadors whose consent has lapsed, any tenant, locked for this sweep."""
+    return await conn.fetch(
+        """SELECT tenant, employee_id, consent_expires_at FROM ambassadors
+           WHERE withdrawn_at IS NULL AND consent_expires_at <= now()
+           ORDER BY consent_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
+
+
+# --- consent texts -------------------------------------------------------------------------------
+
+async def current_consent_text(conn: asyncpg.Connection, tenant: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT version, text, reconsent_within_days, published_at FROM consent_texts
+           WHERE tenant = $1 ORDER BY published_at DESC LIMIT 1""", tenant)
+
+
+async def insert_consent_text(conn: asyncpg.Connection, tenant: str, version: str, text: str,
+                              reconsent_within_days: float) -> asyncpg.Record | None:
+    """The new text, or None when this version exists already."""
+    return await conn.fetchrow(
+        """INSERT INTO consent_texts (tenant, version, text, reconsent_within_days) VALUES ($1, $2, $3, $4)
+           ON CONFLICT DO NOTHING RETURNING version, text, reconsent_within_days, published_at""",
+        tenant, version, text, reconsent_within_days)
+
+
+async def consent_text(conn: asyncpg.Connection, tenant: str, version: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT version, text, reconsent_within_days, published_at FROM consent_texts WHERE tenant = $1 AND version = $2",
+        tenant, version)
+
+
+async def shorten_consents(conn: asyncpg.Connection, tenant: str, current_version: str, deadline: datetime) -> int:
+    """Consents to an older text lapse at the deadline (or earlier, if they expire before)."""
+    status = await conn.execute(
+        """UPDATE ambassadors SET consent_expires_at = least(consent_expires_at, $3)
+           WHERE tenant = $1 AND withdrawn_at IS NULL AND consent_text_version <> $2""",
+        tenant, current_version, deadline)
+    return int(status.split()[-1])
+
+
+# --- preferences ---------------------------------------------------------------------------------
+
+PREFERENCES = "channels, languages, topics, max_per_day, quiet_start, quiet_end, time_zone, updated_at"
+
+
+async def preferences(conn: asyncpg.Connection, tenant: str, employee_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {PREFERENCES} FROM preferences WHERE tenant = $1 AND employee_id = $2", tenant, employee_id)
+
+
+async def put_preferences(conn: asyncpg.Connection, tenant: str, employee_id: str, p: dict[str, Any]) -> asyncpg.Record:
+    return await conn.fetchrow(
+        f"""INSERT INTO preferences AS p (tenant, employee_id, channels, languages, topics, max_per_day, quiet_start,
+                quiet_end, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (tenant, employee_id) DO UPDATE SET channels = EXCLUDED.channels,
+                languages = EXCLUDED.languages, topics = EXCLUDED.topics, max_per_day = EXCLUDED.max_per_day,
+                quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end, time_zone = EXCLUDED.time_zone,
+                updated_at = now()
+            RETURNING {PREFERENCES}""",
+        tenant, employee_id, p["channels"], p["languages"], [t.lower() for t in p["topics"]], p["max_per_day"],
+        p["quiet_start"], p["quiet_end"], p["time_zone"])
 
 
 async def audience_candidates(conn: asyncpg.Connection, tenant: str, content_id: str, after: UUID | None,
                               limit: int) -> list[asyncpg.Record]:
-    """One page (keyset, by ambassador id) of the enrolled, current ambassadors not yet notified
-    of the content, with their HR placement for targeting."""
+    """One page (keyset, by ambassador id) of the enrolled, current ambassadors whose consent is
+    in force and who were not yet notified of the content, with their HR placement, groups and
+    language/topic preferences for targeting."""
     return await conn.fetch(
-        """SELECT a.ambassador_id, e.subsidiary, e.department, e.site, e.country, e.language
+        """SELECT a.ambassador_id, e.subsidiary, e.department, e.site, e.country, e.language,
+                  coalesce((SELECT array_agg(g.name) FROM group_members m
+                            JOIN groups g ON g.tenant = m.tenant AND g.group_id = m.group_id
+                            WHERE m.tenant = a.tenant AND m.employee_id = a.employee_id), '{}') AS groups,
+                  coalesce(p.languages, '{}') AS languages, coalesce(p.topics, '{}') AS topics
            FROM ambassadors a
            JOIN employees e ON e.tenant = a.tenant AND e.employee_id = a.employee_id
-           WHERE a.tenant = $1 AND a.withdrawn_at IS NULL AND NOT e.departed
+           LEFT JOIN preferences p ON p.tenant = a.tenant AND p.employee_id = a.employee_id
+           WHERE a.tenant = $1 AND a.withdrawn_at IS NULL AND NOT e.departed AND a.consent_expires_at > now()
              AND a.ambassador_id > coalesce($3, '00000000-0000-0000-0000-000000000000'::uuid)
              AND NOT EXISTS (SELECT 1 FROM notifications n
                              WHERE n.tenant = a.tenant AND n.content_id = $2 AND n.ambassador_id = a.ambassador_id)
@@ -161,7 +265,415 @@ async def feed(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID, limit
         """SELECT n.notification_id, n.content_id, n.links, n.sent_at, c.title, c.url, c.language, c.share_texts
            FROM notifications n
            JOIN contents c ON c.tenant = n.tenant AND c.content_id = n.content_id
-           WHERE n.tenant = $1 AND n.ambassador_id = $2 AND n.retired_at IS NULL
+           WHERE n.tenant = $1 AND n.ambassador_id = $2 AND n.retired_at IS NULL AND n.cancelled_at IS NULL
            ORDER BY n.sent_at DESC, n.notification_id
            LIMIT $3""", tenant, ambassador_id, limit)
     return [{**dict(r), "links": json.loads(r["links"]), "share_texts": json.loads(r["share_texts"])} for r in rows]
+
+
+async def cancel_notifications(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID,
+                               at: datetime) -> list[asyncpg.Record]:
+    """Take the ambassador's live notifications out of his feed; return them (to tell others)."""
+    return await conn.fetch(
+        """UPDATE notifications n SET cancelled_at = $3
+           FROM contents c
+           WHERE n.tenant = $1 AND n.ambassador_id = $2 AND n.retired_at IS NULL AND n.cancelled_at IS NULL
+             AND c.tenant = n.tenant AND c.content_id = n.content_id
+           RETURNING n.notification_id, n.content_id, n.channel, c.campaign""", tenant, ambassador_id, at)
+
+
+# --- history and headcount ----------------------------------------------------------------------
+
+async def record_history(conn: asyncpg.Connection, tenant: str, employee_id: str, version: int,
+                         effective_at: datetime, placement: tuple[str, str, str] | None) -> None:
+    """Every version, whatever its arrival order; ``placement`` None records a departure."""
+    subsidiary, department, site = placement or ("", "", "")
+    await conn.execute(
+        """INSERT INTO employee_history (tenant, employee_id, version, effective_at, subsidiary, department, site,
+                departed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+        tenant, employee_id, version, effective_at, subsidiary, department, site, placement is None)
+
+
+async def headcount(conn: asyncpg.Connection, tenant: str, at: datetime,
+                    subsidiaries: list[str] | None) -> asyncpg.Record:
+    """Employees in place at ``at`` (each one's latest HR version effective by then) and, of
+    them, those enrolled at that instant; within ``subsidiaries`` when given."""
+    return await conn.fetchrow(
+        """WITH placed AS (
+               SELECT DISTINCT ON (employee_id) employee_id, subsidiary, departed
+               FROM employee_history WHERE tenant = $1 AND effective_at <= $2
+               ORDER BY employee_id, effective_at DESC, version DESC)
+           SELECT count(*) AS headcount,
+                  count(*) FILTER (WHERE EXISTS (
+                      SELECT 1 FROM ambassadors a WHERE a.tenant = $1 AND a.employee_id = placed.employee_id
+                        AND a.enrolled_at <= $2 AND (a.withdrawn_at IS NULL OR a.withdrawn_at > $2))) AS enrolled
+           FROM placed WHERE NOT departed AND ($3::text[] IS NULL OR subsidiary = ANY($3))""",
+        tenant, at, subsidiaries)
+
+
+# --- the org tree --------------------------------------------------------------------------------
+
+async def subsidiary_status(conn: asyncpg.Connection, tenant: str, code: str) -> tuple[bool, bool]:
+    """(the tenant has an org tree, ``code`` is in it)."""
+    row = await conn.fetchrow(
+        """SELECT EXISTS (SELECT 1 FROM subsidiaries WHERE tenant = $1) AS configured,
+                  EXISTS (SELECT 1 FROM subsidiaries WHERE tenant = $1 AND code = $2) AS known""", tenant, code)
+    return row["configured"], row["known"]
+
+
+async def put_subsidiary(conn: asyncpg.Connection, tenant: str, code: str, name: str,
+                         parent: str | None) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO subsidiaries (tenant, code, name, parent) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (tenant, code) DO UPDATE SET name = EXCLUDED.name, parent = EXCLUDED.parent
+           RETURNING code, name, parent""", tenant, code, name, parent)
+
+
+async def subsidiaries(conn: asyncpg.Connection, tenant: str) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT code, name, parent FROM subsidiaries WHERE tenant = $1 ORDER BY code", tenant)
+
+
+async def subtree(conn: asyncpg.Connection, tenant: str, code: str) -> list[str]:
+    """``code`` and every org unit below it in the tenant's tree."""
+    rows = await conn.fetch(
+        """WITH RECURSIVE tree(code) AS (
+               SELECT $2::text
+               UNION SELECT s.code FROM subsidiaries s JOIN tree t ON s.parent = t.code WHERE s.tenant = $1)
+           SELECT code FROM tree""", tenant, code)
+    return [r["code"] for r in rows]
+
+
+# --- erasure -------------------------------------------------------------------------------------
+
+async def tombstone_version(conn: asyncpg.Connection, tenant: str, tombstone: str) -> int | None:
+    return await conn.fetchval(
+        "SELECT version FROM employees WHERE tenant = $1 AND employee_id = $2 AND erased_at IS NOT NULL",
+        tenant, tombstone)
+
+
+async def departed_past_retention(conn: asyncpg.Connection, cutoff: datetime, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT tenant, employee_id FROM employees
+           WHERE departed AND erased_at IS NULL AND effective_at < $1
+           ORDER BY effective_at LIMIT $2 FOR UPDATE SKIP LOCKED""", cutoff, limit)
+
+
+async def erase_employee(conn: asyncpg.Connection, tenant: str, employee_id: str, tombstone: str,
+                         reason: str) -> bool:
+    """Replace the HR id by the tombstone everywhere and drop the personal data; return whether
+    there was anything to erase. Pseudonymous ambassador ids and org units stay (aggregates)."""
+    previous = await conn.fetchval(
+        "DELETE FROM employees WHERE tenant = $1 AND employee_id = $2 RETURNING version", tenant, tombstone)
+    erased = await conn.fetchval(
+        """UPDATE employees SET employee_id = $3, email = NULL, given_name = NULL, family_name = NULL,
+                manager_id = NULL, erased_at = now(), version = greatest(version, coalesce($4::bigint, 0)), updated_at = now()
+           WHERE tenant = $1 AND employee_id = $2 RETURNING true""", tenant, employee_id, tombstone, previous)
+    if not erased:
+        return False
+    for table in ("employee_history", "ambassadors", "consents"):
+        await conn.execute(f"UPDATE {table} SET employee_id = $3 WHERE tenant = $1 AND employee_id = $2",
+                           tenant, employee_id, tombstone)
+    for table in ("preferences", "group_members", "scim_users", "scim_versions"):
+        await conn.execute(f"DELETE FROM {table} WHERE tenant = $1 AND employee_id = $2", tenant, employee_id)
+    await conn.execute("UPDATE employees SET manager_id = $3 WHERE tenant = $1 AND manager_id = $2",
+                       tenant, employee_id, tombstone)
+    await conn.execute("INSERT INTO erasures (tenant, tombstone_id, reason) VALUES ($1, $2, $3)",
+                       tenant, tombstone, reason)
+    return True
+
+
+# --- groups --------------------------------------------------------------------------------------
+
+GROUP = "group_id, name, external_id, version, created_at, updated_at"
+
+
+async def insert_group(conn: asyncpg.Connection, tenant: str, group_id: UUID, name: str,
+                       external_id: str | None) -> asyncpg.Record | None:
+    """The new group, or None when the tenant has a group of that name."""
+    return await conn.fetchrow(
+        f"""INSERT INTO groups (tenant, group_id, name, external_id) VALUES ($1, $2, $3, $4)
+            ON CONFLICT DO NOTHING RETURNING {GROUP}""", tenant, group_id, name, external_id)
+
+
+async def group(conn: asyncpg.Connection, tenant: str, group_id: UUID, *, for_update: bool = False,
+                ) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT {GROUP} FROM groups WHERE tenant = $1 AND group_id = $2{lock}",
+                               tenant, group_id)
+
+
+async def group_by_name(conn: asyncpg.Connection, tenant: str, name: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {GROUP} FROM groups WHERE tenant = $1 AND name = $2", tenant, name)
+
+
+async def update_group(conn: asyncpg.Connection, tenant: str, group_id: UUID, name: str,
+                       external_id: str | None) -> asyncpg.Record | None:
+    """The updated group (version + 1), or None when another group has that name."""
+    try:
+        async with conn.transaction():
+            return await conn.fetchrow(
+                f"""UPDATE groups SET name = $3, external_id = $4, version = version + 1, updated_at = now()
+                    WHERE tenant = $1 AND group_id = $2 RETURNING {GROUP}""", tenant, group_id, name, external_id)
+    except asyncpg.UniqueViolationError:
+        return None
+
+
+async def delete_group(conn: asyncpg.Connection, tenant: str, group_id: UUID) -> list[str]:
+    """Delete the group; return its members' HR ids."""
+    members = await group_member_ids(conn, tenant, group_id)
+    await conn.execute("DELETE FROM groups WHERE tenant = $1 AND group_id = $2", tenant, group_id)
+    return members
+
+
+async def group_member_ids(conn: asyncpg.Connection, tenant: str, group_id: UUID) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT employee_id FROM group_members WHERE tenant = $1 AND group_id = $2 ORDER BY employee_id",
+        tenant, group_id)
+    return [r["employee_id"] for r in rows]
+
+
+async def set_group_members(conn: asyncpg.Connection, tenant: str, group_id: UUID, employee_ids: list[str]) -> None:
+    await conn.execute("DELETE FROM group_members WHERE tenant = $1 AND group_id = $2 AND NOT employee_id = ANY($3)",
+                       tenant, group_id, employee_ids)
+    await conn.execute(
+        """INSERT INTO group_members (tenant, group_id, employee_id) SELECT $1, $2, unnest($3::text[])
+           ON CONFLICT DO NOTHING""", tenant, group_id, employee_ids)
+
+
+async def groups_of(conn: asyncpg.Connection, tenant: str, employee_id: str) -> list[str]:
+    rows = await conn.fetch(
+        """SELECT g.name FROM group_members m JOIN groups g ON g.tenant = m.tenant AND g.group_id = m.group_id
+           WHERE m.tenant = $1 AND m.employee_id = $2 ORDER BY g.name""", tenant, employee_id)
+    return [r["name"] for r in rows]
+
+
+async def known_employees(conn: asyncpg.Connection, tenant: str, employee_ids: list[str]) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT employee_id FROM employees WHERE tenant = $1 AND employee_id = ANY($2) AND erased_at IS NULL",
+        tenant, employee_ids)
+    return {r["employee_id"] for r in rows}
+
+
+async def list_groups(conn: asyncpg.Connection, tenant: str, where: domain.Filter | None, offset: int,
+                      limit: int) -> tuple[int, list[asyncpg.Record]]:
+    params: list[Any] = [tenant]
+    condition = _compile(where, _group_operand, params) if where else "true"
+    total = await conn.fetchval(f"SELECT count(*) FROM groups g WHERE g.tenant = $1 AND ({condition})", *params)
+    rows = await conn.fetch(
+        f"""SELECT {GROUP} FROM groups g WHERE g.tenant = $1 AND ({condition})
+            ORDER BY g.created_at, g.group_id OFFSET {offset} LIMIT {limit}""", *params)
+    return total, rows
+
+
+# --- SCIM users ---------------------------------------------------------------------------------
+
+SCIM_USER = "id, employee_id, user_name, resource, version, created_at, updated_at"
+
+
+def _scim_user(record: asyncpg.Record | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    row = dict(record)
+    row["resource"] = json.loads(row["resource"])
+    return row
+
+
+async def insert_scim_user(conn: asyncpg.Connection, tenant: str, user_id: UUID, employee_id: str,
+                           resource: dict[str, Any]) -> dict[str, Any] | None:
+    """The new user, or None when its userName or HR id is taken in the tenant."""
+    return _scim_user(await conn.fetchrow(
+        f"""INSERT INTO scim_users (tenant, id, employee_id, user_name, resource) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT DO NOTHING RETURNING {SCIM_USER}""",
+        tenant, user_id, employee_id, resource["userName"], json.dumps(resource)))
+
+
+async def scim_user(conn: asyncpg.Connection, tenant: str, user_id: UUID, *,
+                    for_update: bool = False) -> dict[str, Any] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return _scim_user(await conn.fetchrow(
+        f"SELECT {SCIM_USER} FROM scim_users WHERE tenant = $1 AND id = $2{lock}", tenant, user_id))
+
+
+async def replace_scim_user(conn: asyncpg.Connection, tenant: str, user_id: UUID,
+                            resource: dict[str, Any]) -> dict[str, Any] | None:
+    """The replaced user (version + 1), or None when the new userName is another user's."""
+    try:
+        async with conn.transaction():
+            return _scim_user(await conn.fetchrow(
+                f"""UPDATE scim_users SET resource = $3, user_name = $4, version = version + 1, updated_at = now()
+                    WHERE tenant = $1 AND id = $2 RETURNING {SCIM_USER}""",
+                tenant, user_id, json.dumps(resource), resource["userName"]))
+    except asyncpg.UniqueViolationError:
+        return None
+
+
+async def delete_scim_user(conn: asyncpg.Connection, tenant: str, user_id: UUID) -> None:
+    await conn.execute("DELETE FROM scim_users WHERE tenant = $1 AND id = $2", tenant, user_id)
+
+
+async def next_scim_version(conn: asyncpg.Connection, tenant: str, employee_id: str, floor: int) -> int:
+    """A version above every one SCIM emitted for this employee, and at least ``floor``."""
+    return await conn.fetchval(
+        """INSERT INTO scim_versions AS v (tenant, employee_id, version) VALUES ($1, $2, $3)
+           ON CONFLICT (tenant, employee_id) DO UPDATE SET version = greatest(v.version + 1, EXCLUDED.version)
+           RETURNING version""", tenant, employee_id, floor)
+
+
+async def scim_users_by_ids(conn: asyncpg.Connection, tenant: str, ids: list[UUID]) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT id, employee_id, user_name FROM scim_users WHERE tenant = $1 AND id = ANY($2)",
+                            tenant, ids)
+
+
+async def scim_users_by_employee(conn: asyncpg.Connection, tenant: str,
+                                 employee_ids: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, employee_id, user_name FROM scim_users WHERE tenant = $1 AND employee_id = ANY($2)",
+        tenant, employee_ids)
+
+
+async def list_scim_users(conn: asyncpg.Connection, tenant: str, where: domain.Filter | None, offset: int,
+                          limit: int) -> tuple[int, list[dict[str, Any]]]:
+    params: list[Any] = [tenant]
+    condition = _compile(where, _user_operand, params) if where else "true"
+    total = await conn.fetchval(f"SELECT count(*) FROM scim_users s WHERE s.tenant = $1 AND ({condition})", *params)
+    rows = await conn.fetch(
+        f"""SELECT {SCIM_USER} FROM scim_users s WHERE s.tenant = $1 AND ({condition})
+            ORDER BY s.created_at, s.id OFFSET {offset} LIMIT {limit}""", *params)
+    return total, [_scim_user(r) for r in rows]  # type: ignore[misc]
+
+
+# --- SCIM tokens ---------------------------------------------------------------------------------
+
+async def insert_scim_token(conn: asyncpg.Connection, tenant: str, token_id: UUID, token_hash: bytes,
+                            description: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO scim_tokens (tenant, token_id, token_hash, description) VALUES ($1, $2, $3, $4)
+           RETURNING token_id, description, created_at, revoked_at""", tenant, token_id, token_hash, description)
+
+
+async def scim_tokens(conn: asyncpg.Connection, tenant: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT token_id, description, created_at, revoked_at FROM scim_tokens WHERE tenant = $1
+           ORDER BY created_at""", tenant)
+
+
+async def revoke_scim_token(conn: asyncpg.Connection, tenant: str, token_id: UUID) -> bool:
+    return bool(await conn.fetchval(
+        """UPDATE scim_tokens SET revoked_at = now() WHERE tenant = $1 AND token_id = $2 AND revoked_at IS NULL
+           RETURNING true""", tenant, token_id))
+
+
+async def tenant_of_scim_token(conn: asyncpg.Connection, token_hash: bytes) -> str | None:
+    return await conn.fetchval("SELECT tenant FROM scim_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+                               token_hash)
+
+
+# --- SCIM filters as SQL -------------------------------------------------------------------------
+# The parsed filter (domain.parse_filter) becomes a WHERE clause; every value is a parameter.
+
+class _Scalar:
+    def __init__(self, sql: str, timestamp: bool = False) -> None:
+        self.sql, self.timestamp = sql, timestamp
+
+
+class _Elements:
+    """A multi-valued attribute: a set of jsonb elements, compared through ``sub``."""
+
+    def __init__(self, sql: str, sub: str | None) -> None:
+        self.sql, self.sub = sql, sub
+
+
+def _user_operand(path: domain.AttrPath) -> _Scalar | _Elements:
+    if path.schema is None and path.attribute.lower() == "id":
+        return _Scalar("s.id::text")
+    attr = scim.USERS.attribute(path)
+    urn = scim.USERS.extension_urn(path)
+    return _json_operand(f"s.resource->{_literal(urn)}" if urn else "s.resource", attr, path.sub)
+
+
+def _json_operand(container: str, attr: scim.Attr, sub: str | None) -> _Scalar | _Elements:
+    name = _literal(attr.name)
+    if attr.multi:
+        return _Elements(f"jsonb_array_elements(coalesce({container}->{name}, '[]'::jsonb))",
+                         attr.sub(sub).name if sub and attr.sub(sub) else "value")
+    if sub:
+        child = attr.sub(sub)
+        assert child is not None
+        return _Scalar(f"({container}->{name}->>{_literal(child.name)})")
+    if attr.name == "active":
+        return _Scalar(f"coalesce({container}->>'active', 'true')")
+    return _Scalar(f"({container}->>{name})")
+
+
+def _group_operand(path: domain.AttrPath) -> _Scalar | _Elements:
+    if path.attribute.lower() == "id" and path.schema is None:
+        return _Scalar("g.group_id::text")
+    attr = scim.GROUPS.attribute(path)
+    if attr.name == "displayName":
+        return _Scalar("g.name")
+    if attr.name == "externalId":
+        return _Scalar("g.external_id")
+    # members.value: the SCIM ids of the members
+    return _Elements("""(SELECT jsonb_build_object('value', u.id::text, 'display', u.user_name)
+                         FROM group_members m JOIN scim_users u ON u.tenant = m.tenant AND u.employee_id = m.employee_id
+                         WHERE m.tenant = g.tenant AND m.group_id = g.group_id)""", path.sub or "value")
+
+
+def _literal(name: str | None) -> str:
+    assert name is not None
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _compile(node: domain.Filter, operand: Any, params: list[Any]) -> str:
+    match node:
+        case domain.And(left, right):
+            return f"({_compile(left, operand, params)} AND {_compile(right, operand, params)})"
+        case domain.Or(left, right):
+            return f"({_compile(left, operand, params)} OR {_compile(right, operand, params)})"
+        case domain.Not(inner):
+            return f"(NOT coalesce({_compile(inner, operand, params)}, false))"
+        case domain.ValuePath(path, inner):
+            target = operand(domain.AttrPath(path.attribute, None, path.schema))
+            if not isinstance(target, _Elements):
+                raise domain.InvalidFilter(f"{path.attribute} is not multi-valued")
+            attr = (scim.GROUPS if operand is _group_operand else scim.USERS).attribute(
+                domain.AttrPath(path.attribute, None, path.schema))
+
+            def element(p: domain.AttrPath) -> _Scalar | _Elements:
+                sub = attr.sub(p.attribute)
+                if sub is None:
+                    raise domain.InvalidFilter(f"unknown attribute {attr.name}.{p.attribute}")
+                return _Scalar(f"(x.v->>{_literal(sub.name)})")
+            return f"EXISTS (SELECT 1 FROM {target.sql} AS x(v) WHERE {_compile(inner, element, params)})"
+        case domain.Present(path):
+            target = operand(path)
+            if isinstance(target, _Elements):
+                return f"EXISTS (SELECT 1 FROM {target.sql} AS x(v) WHERE coalesce(x.v->>{_literal(target.sub)}, '') <> '')"
+            return f"coalesce({target.sql}, '') <> ''"
+        case domain.Compare(path, op, value):
+            target = operand(path)
+            if isinstance(target, _Elements):
+                scalar = _Scalar(f"(x.v->>{_literal(target.sub)})")
+                return f"EXISTS (SELECT 1 FROM {target.sql} AS x(v) WHERE {_comparison(scalar, op, value, params)})"
+            return _comparison(target, op, value, params)
+    raise domain.InvalidFilter("unsupported filter")
+
+
+def _comparison(target: _Scalar, op: str, value: Any, params: list[Any]) -> str:
+    if value is None:
+        if op == "eq":
+            return f"({target.sql} IS NULL)"
+        if op == "ne":
+            return f"({target.sql} IS NOT NULL)"
+        raise domain.InvalidFilter(f"{op} null is meaningless")
+    text = str(value).lower() if not isinstance(value, bool) else ("true" if value else "false")
+    params.append(text)
+    p = f"${len(params)}"
+    column = f"lower({target.sql})"
+    sql = {
+        "eq": f"{column} = {p}", "ne": f"{column} IS DISTINCT FROM {p}",
+        "co": f"strpos({column}, {p}) > 0", "sw": f"starts_with({column}, {p})",
+        "ew": f"right({column}, length({p})) = {p}",
+        "gt": f"{column} > {p}", "ge": f"{column} >= {p}", "lt": f"{column} < {p}", "le": f"{column} <= {p}",
+    }[op]
+    return f"coalesce({sql}, false)"

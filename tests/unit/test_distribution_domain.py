@@ -38,7 +38,7 @@ def test_an_empty_audience_is_everyone() -> None:
     (Audience(languages=["FR-fr"]), True),
     (Audience(languages=["fr-CA"]), False),
     (Audience(languages=["en"]), False),
-    (Audience(groups=["champions"]), False),  # groups unknown here: never widen to everyone
+    (Audience(groups=["champions"]), False),  # not a member: a group audience never widens to everyone
 ])
 def test_audience_targeting(audience: Audience, expected: bool) -> None:
     assert domain.in_audience(audience, MEMBER) is expected

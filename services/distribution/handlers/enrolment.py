@@ -1,0 +1,96 @@
+"""Enrolment: opt-in only, by the employee himself (the token's subject: there is no way to
+name someone else), with a consent record; re-consent and renewal; opt-out at once;
+preferences and connected networks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.distribution import domain, repository
+from services.distribution.domain import NotEnrolled
+from services.distribution.handlers import ambassadors
+from services.distribution.models import EnrolmentRequest, Preferences
+from shared.auth import Principal
+
+
+async def enrol(pool: asyncpg.Pool, principal: Principal, request: EnrolmentRequest,
+                validity_days: float) -> tuple[dict[str, Any], bool]:
+    """Enrol the caller, or renew his consent; return the enrolment and whether it is new."""
+    tenant, employee_id = principal.tenant, principal.subject
+    async with pool.acquire() as conn, conn.transaction():
+        employee = await repository.employee_for_update(conn, tenant, employee_id)
+        domain.check_enrolment(known=employee is not None, departed=bool(employee and employee["departed"]))
+        assert employee is not None
+        current = await repository.current_consent_text(conn, tenant)
+        domain.check_consent_version(request.consent_text_version, current["version"] if current else None)
+        now = datetime.now(UTC)
+        consent = {"text_version": request.consent_text_version, "channel": request.channel, "at": now,
+                   "expires_at": domain.consent_expiry(now, validity_days)}
+        existing = await repository.active_ambassador(conn, tenant, employee_id, for_update=True)
+        if existing is not None and existing["consent_expires_at"] <= now:
+            # Lapsed, not yet swept: that enrolment ended when its consent did; this is a new one.
+            await ambassadors.withdraw(conn, tenant, employee_id, "consent_expired", channel="system",
+                                       effective_at=existing["consent_expires_at"])
+            existing = None
+        if existing is not None:
+            renewed = await repository.renew_consent(conn, tenant, existing["ambassador_id"], consent)
+            await repository.record_consent(conn, tenant, uuid.uuid4(), employee_id, existing["ambassador_id"],
+                                            "renewed", consent)
+            return renewed, False
+        networks = {str(network): size for network, size in request.networks.items()}
+        ambassador = await repository.insert_ambassador(conn, tenant, uuid.uuid4(), employee_id, consent, networks)
+        assert ambassador is not None  # the employee row lock keeps a concurrent enrolment out
+        await repository.record_consent(conn, tenant, uuid.uuid4(), employee_id, ambassador["ambassador_id"],
+                                        "given", consent)
+        await ambassadors.emit_profile(conn, tenant, "ambassador.enrolled", ambassador, employee_id, employee,
+                                       ambassador["enrolled_at"])
+        return ambassador, True
+
+
+async def opt_out(pool: asyncpg.Pool, principal: Principal, channel: str) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        if await ambassadors.withdraw(conn, principal.tenant, principal.subject, "opted_out", channel=channel) is None:
+            raise NotEnrolled(principal.subject)
+
+
+async def consent(pool: asyncpg.Pool, principal: Principal) -> dict[str, Any]:
+    """The caller's consent record and the text in force."""
+    async with pool.acquire() as conn:
+        current = await repository.current_consent_text(conn, principal.tenant)
+        ambassador = await repository.active_ambassador(conn, principal.tenant, principal.subject)
+        history = await repository.consent_history(conn, principal.tenant, principal.subject)
+    return {"current_text": dict(current) if current else None,
+            "in_force": ambassador is not None and ambassador["consent_expires_at"] > datetime.now(UTC),
+            "enrolment": ambassador, "record": [dict(r) for r in history]}
+
+
+async def set_networks(pool: asyncpg.Pool, principal: Principal, networks: dict[str, int]) -> dict[str, Any]:
+    async with pool.acquire() as conn, conn.transaction():
+        employee = await repository.employee_for_update(conn, principal.tenant, principal.subject)
+        ambassador = await repository.active_ambassador(conn, principal.tenant, principal.subject, for_update=True)
+        if ambassador is None or employee is None:
+            raise NotEnrolled(principal.subject)
+        await repository.set_networks(conn, principal.tenant, ambassador["ambassador_id"], networks)
+        ambassador = {**ambassador, "networks": networks}
+        await ambassadors.emit_profile(conn, principal.tenant, "ambassador.updated", ambassador, principal.subject,
+                                       employee, datetime.now(UTC))
+        return ambassador
+
+
+async def preferences(pool: asyncpg.Pool, principal: Principal) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        if await repository.active_ambassador(conn, principal.tenant, principal.subject) is None:
+            raise NotEnrolled(principal.subject)
+        row = await repository.preferences(conn, principal.tenant, principal.subject)
+    return dict(row) if row else Preferences().model_dump()
+
+
+async def put_preferences(pool: asyncpg.Pool, principal: Principal, prefs: Preferences) -> dict[str, Any]:
+    async with pool.acquire() as conn, conn.transaction():
+        if await repository.active_ambassador(conn, principal.tenant, principal.subject) is None:
+            raise NotEnrolled(principal.subject)
+        return dict(await repository.put_preferences(conn, principal.tenant, principal.subject, prefs.model_dump()))
