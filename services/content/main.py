@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
-from pydantic import Field
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field, ValidationError
 
 from services.content import api, handlers
+from services.content.domain import IllegalTransition, SelfApproval
 from shared import topics
 from shared.events import ContentPublished
 from shared.service import Service, serve
@@ -16,6 +19,10 @@ from shared.settings import ServiceSettings
 
 class ContentSettings(ServiceSettings):
     http_port: int = Field(8001, description="HTTP port of the content service")
+    scheduler_interval_seconds: float = Field(5.0, gt=0, description="How often due publications and expiries run")
+    scheduler_batch_size: int = Field(100, ge=1, description="Items published or retired per scheduler transaction")
+    webhook_tolerance_seconds: float = Field(300, gt=0, description="Accepted clock skew of signed webhooks")
+    webhook_max_bytes: int = Field(256 * 1024, ge=1024, description="Largest webhook body accepted")
 
 
 def create_app(settings: ContentSettings | None = None) -> FastAPI:
@@ -26,7 +33,35 @@ def create_app(settings: ContentSettings | None = None) -> FastAPI:
         description="Content items, approval workflow, brand charter, scheduling; intranet ingestion.",
     )
     service.consume(topics.INTRANET_CONTENT, {"intranet.content.submitted": handlers.on_intranet_content})
-    return service.http_app(api.router)
+    service.run_while_started(lambda: handlers.run_scheduler(
+        service.pool, settings.scheduler_interval_seconds, settings.scheduler_batch_size))
+    app = service.http_app(api.router, api.admin, api.webhooks)
+    app.state.settings = settings
+    _answer_refusals(app)
+    return app
+
+
+def _answer_refusals(app: FastAPI) -> None:
+    """The use cases' refusals, each as one clear HTTP answer."""
+    def handle(kind: type[Exception], status: int, body: Any) -> None:
+        async def answer(_: Request, error: Exception) -> JSONResponse:
+            return JSONResponse({"detail": body(error)}, status_code=status)
+        app.add_exception_handler(kind, answer)
+
+    handle(handlers.NotFound, 404, lambda e: "no such content")
+    handle(handlers.Forbidden, 403, str)
+    handle(SelfApproval, 403, str)
+    handle(handlers.WebhookRefused, 401, lambda e: f"webhook refused: {e}")
+    handle(IllegalTransition, 409, lambda e: {"message": str(e), "state": e.current, "allowed": e.allowed})
+    handle(handlers.CharterRefused, 422, lambda e: {"message": str(e),
+                                                    "violations": [v.model_dump() for v in e.violations]})
+
+    async def invalid(_: Request, error: Exception) -> JSONResponse:
+        # A whole-item validation after merging an edit: the same 422 shape as a request body's.
+        errors = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                  for e in error.errors()]  # type: ignore[attr-defined]
+        return JSONResponse({"detail": errors}, status_code=422)
+    app.add_exception_handler(ValidationError, invalid)
 
 
 def main() -> None:

@@ -76,7 +76,9 @@ async def test_published_content_reaches_the_right_ambassadors_and_each_click_co
                  "audience": {"subsidiaries": ["SUB-A"]},
                  "share_texts": [{"network": "linkedin", "language": "fr", "text": "Fiers de notre usine !"}]}
         item = (await content.post("/v1/contents", json=draft, headers=token(tenant, "editor"))).json()
-        published = await content.post(f"/v1/contents/{item['id']}/publish", headers=token(tenant, "approver"))
+        # Four eyes: the approver is not the editor who wrote it.
+        published = await content.post(f"/v1/contents/{item['id']}/publish",
+                                       headers=token(tenant, "approver", subject="approver-1"))
         assert published.status_code == 200
 
         async def feed_of(employee_id: str) -> list:
