@@ -30,6 +30,15 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["tracking"]:
+        from bench import tracking
+
+        return tracking.main(argv[1:])
+    if argv[:1] == ["distribution"]:
+        from bench import distribution
+
+        return distribution.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=foundation.BENCHMARKS, metavar="NAME",

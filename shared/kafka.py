@@ -5,18 +5,21 @@ acknowledged; a broker that does not answer in time is reported as unavailable).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 from faststream.kafka import KafkaBroker
 
 from shared import metrics
 from shared.envelope import CloudEvent, KafkaRecord, to_binary
 from shared.settings import ServiceSettings
 from shared.topics import Topic
+
+log = logging.getLogger(__name__)
 
 
 class KafkaUnavailable(RuntimeError):
@@ -31,6 +34,7 @@ def create_broker(settings: ServiceSettings, client_id: str) -> KafkaBroker:
         enable_idempotence=True,
         linger_ms=5,
         max_batch_size=256 * 1024,
+        compression_type=settings.kafka_compression_type,
         request_timeout_ms=int(settings.kafka_send_timeout_seconds * 1000) + 1000,
         # FastStream logs every message at this level: keep it below the service's INFO.
         log_level=logging.DEBUG,
@@ -50,6 +54,34 @@ def aiokafka_producer(broker: KafkaBroker) -> AIOKafkaProducer:
     """The broker's underlying aiokafka producer, for pipelined sends of raw bytes and headers
     (FastStream's publish awaits each message and would re-encode headers as text)."""
     return broker.config.producer._producer.producer  # type: ignore[attr-defined,no-any-return]
+
+
+async def recover_from(broker: KafkaBroker, error: BaseException) -> None:
+    """Replace the broker's producer after a failed send if it cannot recover by itself.
+
+    aiokafka's idempotent producer stays out of sequence after ``OutOfOrderSequenceNumber``,
+    which a broker restart can cause (aio-libs/aiokafka#1017): every later batch to that
+    partition fails the same way, and on some paths its sender task ends for good, until the
+    process restarts. A new producer gets a new producer id and starts again from sequence 0 (a
+    record sent twice meanwhile keeps its CloudEvents id: consumers dedup it)."""
+    async with broker.__dict__.setdefault("_portevoix_recovery", asyncio.Lock()):
+        current = aiokafka_producer(broker)
+        sender = current._sender.sender_task
+        dead = sender is not None and sender.done()
+        if not dead and not isinstance(error, OutOfOrderSequenceNumber):
+            return
+        log.warning("Kafka producer unusable (%r): starting a new one", error)
+        fresh = AIOKafkaProducer(**broker._connection_kwargs)  # the same settings as the broker's own
+        wrapper = broker.config.producer
+        try:
+            await asyncio.wait_for(wrapper.connect(fresh, serializer=wrapper.serializer, codec=wrapper.codec), 10)
+        except (TimeoutError, OSError, KafkaError) as failure:
+            log.warning("Kafka producer could not be replaced yet: %r", failure)
+            with contextlib.suppress(Exception):
+                await fresh.stop()
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(current.stop(), 10)
 
 
 async def send_records(broker: KafkaBroker, topic: str, records: Iterable[KafkaRecord]) -> int:
@@ -72,4 +104,5 @@ async def publish_now(broker: KafkaBroker, topic: Topic, events: Iterable[CloudE
     try:
         return await asyncio.wait_for(send_records(broker, topic.name, records), timeout)
     except (TimeoutError, OSError, KafkaError) as error:
+        await recover_from(broker, error)
         raise KafkaUnavailable(f"Kafka did not acknowledge within {timeout:.0f}s: {error!r}") from error

@@ -25,7 +25,7 @@ from faststream.kafka import KafkaBroker
 
 from shared import metrics
 from shared.envelope import CloudEvent, KafkaRecord, to_binary
-from shared.kafka import aiokafka_producer
+from shared.kafka import aiokafka_producer, recover_from
 from shared.topics import Topic
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ class OutboxRelay:
                 raise
             except Exception as error:
                 metrics.OUTBOX_FAILURES.inc()
+                await recover_from(self.broker, error)
                 log.warning("outbox relay (%s): round failed, retrying in %.1fs: %r", self.schema, backoff, error)
                 if self._listener is not None:
                     with contextlib.suppress(Exception):

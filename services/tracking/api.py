@@ -1,15 +1,28 @@
-"""The tracked-link redirector: thin, it calls one handler."""
+"""Tracking's HTTP API: the redirector, engagement webhooks, share confirmations and the
+webhook secrets' administration. Thin: each route calls one handler."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import HTMLResponse, RedirectResponse
-from starlette.exceptions import HTTPException
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.tracking import handlers
+from services.tracking.domain import SignatureRejected
+from services.tracking.models import NewWebhookSecret, ShareConfirmation, ShareRecorded, WebhookAnswer, WebhookSecret
+from shared.auth import Principal, require
 
 router = APIRouter(tags=["redirector"])
+webhooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+admin = APIRouter(prefix="/v1/webhook-sources", tags=["webhook sources"])
+shares = APIRouter(prefix="/v1/shares", tags=["shares"])
+Admin = Annotated[Principal, Depends(require("admin"))]
+Employee = Annotated[Principal, Depends(require("employee"))]
 
 NOT_FOUND_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Link not found</title></head>
@@ -17,32 +30,164 @@ NOT_FOUND_PAGE = """<!doctype html>
 """
 
 
-@router.get("/r/{code}", status_code=302, response_class=RedirectResponse,
-            summary="Follow a tracked link: count the click, redirect to the destination with UTM parameters",
-            responses={302: {"description": "To the link's stored destination, UTM parameters appended"},
-                       404: {"description": "Unknown or malformed code", "content": {"text/html": {}}},
-                       503: {"description": "Kafka unavailable: the click could not be recorded; retry"}})
+def _pool(request: Request) -> asyncpg.Pool:
+    return request.app.state.service.pool
+
+
+def _refusal(status: int, reason: str, message: str) -> HTTPException:
+    return HTTPException(status, {"reason": reason, "message": message})
+
+
+# --- the redirector ----------------------------------------------------------------------------
+
+REDIRECT_RESPONSES: dict[int | str, dict[str, object]] = {
+    302: {"description": "To the link's stored destination, UTM parameters appended"},
+    404: {"description": "Unknown or malformed code", "content": {"text/html": {}}}}
+
+
+@router.get(
+    "/r/{code}", status_code=302, response_class=RedirectResponse, responses=REDIRECT_RESPONSES,
+    summary="Follow a tracked link: count the click, redirect to the destination with UTM parameters",
+    description="The click is stored with its engagement event in one transaction; Kafka gets it from there, "
+                "so the redirect does not depend on Kafka being up.")
 async def follow(code: str, request: Request) -> Response:
-    service = request.app.state.service
     click = handlers.Click(code=code, ip=request.client.host if request.client else "",
-                           user_agent=request.headers.get("user-agent"))
+                           user_agent=request.headers.get("user-agent"), preview=request.method == "HEAD")
     try:
-        location = await handlers.follow_link(service.pool, service.broker, click,
-                                              kafka_timeout=service.settings.kafka_send_timeout_seconds)
+        location = await handlers.follow_link(_pool(request), click)
     except handlers.UnknownLink:
         return link_not_found()
     # no-store: every click must reach us to be counted.
     return RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})
 
 
+@router.head("/r/{code}", status_code=302, response_class=RedirectResponse, responses=REDIRECT_RESPONSES,
+             summary="What GET would answer, for link-preview tools; counted as a non-human click")
+async def preview(code: str, request: Request) -> Response:
+    return await follow(code, request)
+
+
 def link_not_found() -> HTMLResponse:
-    return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
+    return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers={"Cache-Control": "no-store"})
 
 
 async def not_found_page(request: Request, error: Exception) -> Response:
     """People follow links in browsers: a path under /r/ that matches no route at all (slashes
     or control characters in the code) gets the same page as an unknown code."""
-    assert isinstance(error, HTTPException)
-    if error.status_code == 404 and request.url.path.startswith("/r/"):
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code in (404, 405) and request.url.path.startswith("/r/"):
         return link_not_found()
     return await http_exception_handler(request, error)
+
+
+# --- engagement webhooks -----------------------------------------------------------------------
+
+@webhooks.post(
+    "/{source}", status_code=202, response_model=WebhookAnswer,
+    summary="Engagements from a connector: a signed batch, each event validated on its own",
+    description="Standard Webhooks signatures (`webhook-id`, `webhook-timestamp`, `webhook-signature`: "
+                "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` with one of the source's secrets), 5-minute "
+                "tolerance. Body: `{\"events\": [{\"type\": \"reaction|comment|reshare|impression|click\", "
+                "\"content_id\", \"network\", \"count\", \"ambassador_id\"?, \"link_code\"?, \"occurred_at\"}]}`. "
+                "202 once Kafka acknowledged the accepted events; the answer lists the rejected ones. A "
+                "webhook-id already accepted gets its first answer again, `duplicate: true`, counting nothing.",
+    responses={400: {"description": "Not a batch (not JSON, no events list)"},
+               401: {"description": "Signature missing, not matching, or timestamp outside the tolerance"},
+               413: {"description": "Body or event count over the limit"},
+               422: {"description": "Every event rejected: nothing recorded", "model": WebhookAnswer},
+               503: {"description": "Kafka unavailable: nothing recorded, retry after Retry-After"}})
+async def receive(source: str, request: Request) -> WebhookAnswer | JSONResponse:
+    settings = request.app.state.service.settings
+    body = await _read_limited(request, settings.webhook_max_body_bytes)
+    call = handlers.WebhookCall(source=source, webhook_id=request.headers.get("webhook-id"),
+                                timestamp=request.headers.get("webhook-timestamp"),
+                                signatures=request.headers.get("webhook-signature"), body=body)
+    try:
+        return await handlers.receive_webhook(_pool(request), request.app.state.service.broker, call,
+                                              max_events=settings.webhook_max_events,
+                                              kafka_timeout=settings.kafka_send_timeout_seconds)
+    except SignatureRejected as error:
+        raise _refusal(401, "signature", str(error)) from None
+    except handlers.MalformedBatch as error:
+        raise _refusal(400, "malformed", str(error)) from None
+    except handlers.BatchTooLarge as error:
+        raise _refusal(413, "too_large", str(error)) from None
+    except handlers.NothingAccepted as error:
+        return JSONResponse(error.answer.model_dump(mode="json"), status_code=422)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _refusal(413, "too_large", f"body of {declared} bytes, at most {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _refusal(413, "too_large", f"body over {limit} bytes")
+    return bytes(body)
+
+
+# --- webhook secrets ---------------------------------------------------------------------------
+
+def _group_level(principal: Principal) -> None:
+    if principal.subsidiary is not None:
+        raise _refusal(403, "group_level", "webhook sources are managed at group level")
+
+
+@admin.post("/{source}/secrets", status_code=201, response_model=NewWebhookSecret,
+            summary="Add a signing secret to a source (created with its first secret); shown once",
+            responses={404: {"description": "Invalid source name"},
+                       409: {"description": "The source name is another tenant's, or it has 5 active secrets"}})
+async def add_secret(source: str, principal: Admin, request: Request) -> NewWebhookSecret:
+    _group_level(principal)
+    try:
+        return await handlers.add_webhook_secret(_pool(request), principal, source)
+    except handlers.UnknownSource:
+        raise _refusal(404, "invalid_source", "source names are 2-63 of a-z 0-9 _ -") from None
+    except handlers.SourceTaken:
+        raise _refusal(409, "source_taken", "this source name is already in use") from None
+    except handlers.TooManySecrets:
+        raise _refusal(409, "too_many_secrets", "revoke an old secret first") from None
+
+
+@admin.get("/{source}/secrets", response_model=list[WebhookSecret], summary="The source's secrets (never their values)",
+           responses={404: {"description": "Unknown source"}})
+async def list_secrets(source: str, principal: Admin, request: Request) -> list[WebhookSecret]:
+    _group_level(principal)
+    try:
+        return await handlers.webhook_secrets(_pool(request), principal, source)
+    except handlers.UnknownSource:
+        raise _refusal(404, "unknown_source", "no such webhook source") from None
+
+
+@admin.delete("/{source}/secrets/{secret_id}", status_code=204, summary="Revoke a secret (end of a rotation)",
+              responses={404: {"description": "Unknown source or secret"}})
+async def revoke_secret(source: str, secret_id: UUID, principal: Admin, request: Request) -> Response:
+    _group_level(principal)
+    try:
+        await handlers.revoke_webhook_secret(_pool(request), principal, source, secret_id)
+    except handlers.UnknownSource:
+        raise _refusal(404, "unknown_source", "no such webhook source or secret") from None
+    return Response(status_code=204)
+
+
+# --- share confirmations -----------------------------------------------------------------------
+
+@shares.post("", status_code=201, response_model=ShareRecorded,
+             summary="I shared this content: counted once per (content, ambassador, network, post)",
+             responses={200: {"description": "Confirmed before: not counted again", "model": ShareRecorded},
+                        404: {"description": "Not a link code of this tenant"},
+                        422: {"description": "The post URL is not on that network"}})
+async def confirm_share(body: ShareConfirmation, principal: Employee, request: Request,
+                        response: Response) -> ShareRecorded:
+    try:
+        recorded = await handlers.confirm_share(_pool(request), principal, body)
+    except handlers.UnknownLink:
+        raise _refusal(404, "unknown_link", "no such tracked link") from None
+    except handlers.InvalidShare as error:
+        raise _refusal(422, "invalid_post_url", str(error)) from None
+    if not recorded.counted:
+        response.status_code = 200
+    return recorded

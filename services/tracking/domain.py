@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import re
-from datetime import timedelta
-from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 # Same alphabet and bounds as shared.events.TrackedLink.code: anything else is not ours.
 CODE = re.compile(r"[A-Za-z0-9_-]{6,64}")
@@ -52,3 +57,130 @@ def with_utm(destination: str, *, network: str, content_id: str, campaign: str |
     kept = [p for p in parts.query.split("&") if p and unquote_plus(p.split("=", 1)[0]) not in ours]
     query = "&".join([*kept, urlencode(ours)])
     return urlunsplit(parts._replace(query=query))
+
+
+# --- engagement webhooks (Standard Webhooks) ---------------------------------------------------
+
+SIGNATURE_TOLERANCE = timedelta(minutes=5)
+SECRET_PREFIX = "whsec_"
+SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{1,62}")
+WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII, as the spec's ids are
+TIMESTAMP = re.compile(r"\d{1,12}")
+MAX_ACTIVE_SECRETS = 5
+
+
+class SignatureRejected(Exception):
+    """The call is not from the source's holder of a secret, or not from now: 401."""
+
+
+def valid_source(source: str) -> bool:
+    return SOURCE_NAME.fullmatch(source) is not None
+
+
+def new_webhook_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def secret_key(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+
+
+def signature(key: bytes, webhook_id: str, timestamp: str, body: bytes) -> bytes:
+    """HMAC-SHA256 over ``id.timestamp.body``, the Standard Webhooks signed content."""
+    return hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+
+
+def verify_signature(secrets_: Iterable[str], *, webhook_id: str | None, timestamp: str | None,
+                     signatures: str | None, body: bytes, now: datetime) -> None:
+    """Raise :class:`SignatureRejected` unless one ``v1`` signature of the header matches one of
+    the source's active secrets, and the timestamp is within the tolerance of ``now``."""
+    if not (webhook_id and timestamp and signatures):
+        raise SignatureRejected("missing webhook-id, webhook-timestamp or webhook-signature header")
+    if not WEBHOOK_ID.fullmatch(webhook_id):
+        raise SignatureRejected("webhook-id must be 1 to 200 printable ASCII characters")
+    if not TIMESTAMP.fullmatch(timestamp):
+        raise SignatureRejected("webhook-timestamp must be integer seconds since the epoch")
+    sent_at = datetime.fromtimestamp(int(timestamp), UTC)
+    if abs(now - sent_at) > SIGNATURE_TOLERANCE:
+        raise SignatureRejected("webhook-timestamp is outside the 5-minute tolerance")
+    offered = [_signature_bytes(s) for s in signatures.split() if s.startswith("v1,")]
+    for secret in secrets_:
+        expected = signature(secret_key(secret), webhook_id, timestamp, body)
+        if any(hmac.compare_digest(expected, candidate) for candidate in offered if candidate):
+            return
+    raise SignatureRejected("no matching signature")
+
+
+def _signature_bytes(versioned: str) -> bytes | None:
+    try:
+        return base64.b64decode(versioned.removeprefix("v1,"), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def event_id(source: str, webhook_id: str, index: int) -> str:
+    """The same delivery always yields the same CloudEvents ids: a retry after an answer that
+    was lost is absorbed by the consumers' inboxes even past our replay window."""
+    return f"webhook/{source}/{webhook_id}/{index}"
+
+
+def too_far_ahead(occurred_at: datetime, now: datetime) -> bool:
+    return occurred_at > now + SIGNATURE_TOLERANCE
+
+
+# --- share confirmations -----------------------------------------------------------------------
+
+NETWORK_HOSTS: dict[str, tuple[str, ...]] = {
+    "linkedin": ("linkedin.com", "lnkd.in"),
+    "x": ("x.com", "twitter.com"),
+    "facebook": ("facebook.com", "fb.com", "fb.watch"),
+    "xing": ("xing.com",),
+}
+# Query parameters that say how a post was reached, not which post it is.
+TRACKING_PARAMETERS = frozenset({"trk", "rcm", "s", "t", "ref", "fbclid", "igshid", "mibextid", "sc_lang"})
+
+
+def post_key(network: str, post_url: str | None) -> str:
+    """What makes two confirmations the same post: host without ``www.``/``m.``, path without a
+    trailing slash, and the identifying query parameters sorted. ``''`` when no URL was given.
+    Raise ValueError when the URL is not a post on that network."""
+    if post_url is None:
+        return ""
+    parts = urlsplit(post_url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not any(
+            host == domain or host.endswith("." + domain) for domain in NETWORK_HOSTS[network]):
+        raise ValueError(f"post_url is not a {network} address")
+    for prefix in ("www.", "m.", "mobile."):
+        host = host.removeprefix(prefix)
+    kept = sorted(
+        (name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not name.lower().startswith("utm_") and name.lower() not in TRACKING_PARAMETERS)
+    path = parts.path.rstrip("/")
+    return f"{host}{path}" + (f"?{urlencode(kept)}" if kept else "")
+
+
+def safe_location(url: str) -> bool:
+    """A Location we are willing to send: absolute http(s), printable ASCII only (no CR, LF or
+    space that could split or bend the header)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and all(
+        "\x21" <= char <= "\x7e" for char in url)
+
+
+def reference_problem(*, content_id: str, network: str, ambassador_id: str | None, link_code: str | None,
+                      known_contents: set[str], link: dict[str, str] | None) -> str | None:
+    """Why a webhook event does not name the tenant's own content or link (None: it does)."""
+    if link_code is not None:
+        if link is None:
+            return "link_code: unknown tracked link"
+        if link["content_id"] != content_id:
+            return "link_code: the link is of another content"
+        if link["network"] != network:
+            return "network: not the network of the link"
+        if ambassador_id is not None and ambassador_id != link["ambassador_id"]:
+            return "ambassador_id: not the ambassador of the link"
+        return None
+    if content_id not in known_contents:
+        return "content_id: unknown content"
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from fastapi import FastAPI
 from pydantic import Field
@@ -17,6 +18,10 @@ from shared.settings import ServiceSettings
 
 class TrackingSettings(ServiceSettings):
     http_port: int = Field(8003, description="HTTP port of the tracking service (the redirector)")
+    kafka_compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = Field(
+        "lz4", description="Engagements are produced in volume: lz4 is cheap on CPU")
+    webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest webhook body (413 above)")
+    webhook_max_events: int = Field(1000, ge=1, description="Most events in one webhook call (413 above)")
 
 
 def create_app(settings: TrackingSettings | None = None) -> FastAPI:
@@ -24,12 +29,12 @@ def create_app(settings: TrackingSettings | None = None) -> FastAPI:
     service = Service(
         "tracking", settings, migrations=Path(__file__).parent / "migrations",
         produces={topics.ENGAGEMENTS: EngagementRecorded},
-        description="Tracked-link redirector and engagement recording.",
+        description="Tracked-link redirector, signed engagement webhooks and share confirmations.",
     )
     service.consume(topics.NOTIFICATIONS, {"notification.sent": handlers.on_notification_sent})
-    app = service.http_app(api.router)
+    app = service.http_app(api.router, api.webhooks, api.shares, api.admin)
     app.add_exception_handler(HTTPException, api.not_found_page)
-    service.run_while_started(lambda: handlers.prune_clicks_forever(service.pool))
+    service.run_while_started(lambda: handlers.prune_forever(service.pool))
     return app
 
 

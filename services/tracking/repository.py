@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -39,11 +42,102 @@ async def mark_click(conn: asyncpg.Connection, code: str, client: bytes, window:
     return bool(opened)
 
 
-async def forget_click(conn: asyncpg.Connection, code: str, client: bytes) -> None:
-    """Undo :func:`mark_click` when the click could not be recorded, so its retry still counts."""
-    await conn.execute("DELETE FROM recent_clicks WHERE code = $1 AND client = $2", code, client)
-
-
 async def prune_clicks(conn: asyncpg.Connection, window: timedelta) -> int:
     status = await conn.execute("DELETE FROM recent_clicks WHERE window_start <= now() - $1::interval", window)
     return int(status.split()[-1])
+
+
+async def prune_deliveries(conn: asyncpg.Connection, keep: timedelta) -> int:
+    status = await conn.execute("DELETE FROM webhook_deliveries WHERE received_at <= now() - $1::interval", keep)
+    return int(status.split()[-1])
+
+
+# --- webhook sources and secrets ---------------------------------------------------------------
+
+async def source_tenant(conn: asyncpg.Connection, source: str) -> str | None:
+    return await conn.fetchval("SELECT tenant FROM webhook_sources WHERE source = $1", source)
+
+
+async def claim_source(conn: asyncpg.Connection, source: str, tenant: str) -> str:
+    """Create the source for ``tenant`` unless it exists; return its owner."""
+    await conn.execute("INSERT INTO webhook_sources (source, tenant) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                       source, tenant)
+    return str(await source_tenant(conn, source))
+
+
+async def active_secrets(conn: asyncpg.Connection, source: str) -> tuple[str | None, list[str]]:
+    """The source's tenant and its secrets not revoked (None, [] for an unknown source)."""
+    rows = await conn.fetch(
+        """SELECT s.tenant, k.secret FROM webhook_sources s
+           LEFT JOIN webhook_secrets k ON k.source = s.source AND k.revoked_at IS NULL
+           WHERE s.source = $1""", source)
+    if not rows:
+        return None, []
+    return rows[0]["tenant"], [r["secret"] for r in rows if r["secret"] is not None]
+
+
+async def count_active_secrets(conn: asyncpg.Connection, source: str) -> int:
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM webhook_secrets WHERE source = $1 AND revoked_at IS NULL", source))
+
+
+async def add_secret(conn: asyncpg.Connection, secret_id: UUID, source: str, secret: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO webhook_secrets (secret_id, source, secret) VALUES ($1, $2, $3)
+           RETURNING secret_id, source, created_at, revoked_at""", secret_id, source, secret)
+
+
+async def list_secrets(conn: asyncpg.Connection, source: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT secret_id, source, created_at, revoked_at FROM webhook_secrets WHERE source = $1
+           ORDER BY created_at, secret_id""", source)
+
+
+async def revoke_secret(conn: asyncpg.Connection, source: str, secret_id: UUID) -> bool:
+    status = await conn.execute(
+        """UPDATE webhook_secrets SET revoked_at = coalesce(revoked_at, now())
+           WHERE source = $1 AND secret_id = $2""", source, secret_id)
+    return status != "UPDATE 0"
+
+
+# --- webhook deliveries ------------------------------------------------------------------------
+
+async def claim_delivery(conn: asyncpg.Connection, source: str, webhook_id: str, answer: dict[str, Any]) -> bool:
+    """Record a delivery with its answer; False if this webhook-id was recorded before. A second
+    replica receiving the same id waits here until the first commits or rolls back."""
+    claimed = await conn.fetchval(
+        """INSERT INTO webhook_deliveries (source, webhook_id, answer) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING RETURNING true""", source, webhook_id, json.dumps(answer))
+    return bool(claimed)
+
+
+async def delivery_answer(conn: asyncpg.Connection, source: str, webhook_id: str) -> dict[str, Any]:
+    answer = await conn.fetchval(
+        "SELECT answer FROM webhook_deliveries WHERE source = $1 AND webhook_id = $2", source, webhook_id)
+    return json.loads(answer)
+
+
+async def known_contents(conn: asyncpg.Connection, tenant: str, content_ids: list[str]) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT content_id FROM links WHERE tenant = $1 AND content_id = ANY($2::text[])",
+        tenant, content_ids)
+    return {r["content_id"] for r in rows}
+
+
+async def tenant_links(conn: asyncpg.Connection, tenant: str, codes: list[str]) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch(
+        """SELECT code, content_id, ambassador_id, network FROM links
+           WHERE tenant = $1 AND code = ANY($2::text[])""", tenant, codes)
+    return {r["code"]: r for r in rows}
+
+
+# --- shares ------------------------------------------------------------------------------------
+
+async def record_share(conn: asyncpg.Connection, tenant: str, link: asyncpg.Record, network: str, post_key: str,
+                       post_url: str | None, code: str) -> bool:
+    """Note a share; False if this (content, ambassador, network, post) was confirmed before."""
+    inserted = await conn.fetchval(
+        """INSERT INTO shares (tenant, content_id, ambassador_id, network, post_key, post_url, link_code)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING true""",
+        tenant, link["content_id"], link["ambassador_id"], network, post_key, post_url, code)
+    return bool(inserted)
