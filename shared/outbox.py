@@ -77,14 +77,25 @@ class OutboxRelay:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close()
+        await self._drop_listener()
 
     async def _listen(self) -> None:
         if self._listener is None or self._listener.is_closed():
             self._listener = await self.pool.acquire()  # held for the relay's life
-            await self._listener.add_listener(_channel(self.schema), lambda *_: self._wake.set())
+            await self._listener.add_listener(_channel(self.schema), self._on_notify)
+
+    async def _drop_listener(self) -> None:
+        """Give the listening connection back without its listener (it may be broken)."""
+        if self._listener is None:
+            return
+        listener, self._listener = self._listener, None
+        with contextlib.suppress(Exception):
+            await listener.remove_listener(_channel(self.schema), self._on_notify)
+        with contextlib.suppress(Exception):
+            await self.pool.release(listener)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
 
     async def _run(self) -> None:
         backoff = 0.5
@@ -105,10 +116,7 @@ class OutboxRelay:
                 metrics.OUTBOX_FAILURES.inc()
                 await recover_from(self.broker, error)
                 log.warning("outbox relay (%s): round failed, retrying in %.1fs: %r", self.schema, backoff, error)
-                if self._listener is not None:
-                    with contextlib.suppress(Exception):
-                        await self.pool.release(self._listener)
-                    self._listener = None
+                await self._drop_listener()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
 
