@@ -18,6 +18,7 @@ import jwt
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.logs import note_tenant
 from shared.settings import ServiceSettings
 
 bearer = HTTPBearer(auto_error=False, description="JWT with tenant and roles claims")
@@ -91,7 +92,9 @@ async def current_principal(
     verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
     if verifier is None:
         raise HTTPException(503, "authentication is not configured (PORTEVOIX_JWT_HS256_SECRET or _JWKS_URL)")
-    return await verifier.verify(credentials.credentials)
+    principal = await verifier.verify(credentials.credentials)
+    note_tenant(principal.tenant)
+    return principal
 
 
 def require(*roles: str) -> Callable[..., object]:

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.events import EVENT_TYPES, Contract
+from shared.logs import current_traceparent
 
 T = TypeVar("T")
 
@@ -56,7 +57,8 @@ def new_event(type: str, *, source: str, subject: str, tenant: str, data: BaseMo
     payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
     return CloudEvent[Any](
         id=id or str(uuid.uuid4()), source=source, type=type, time=time or datetime.now(UTC),
-        subject=subject, tenantid=tenant, data=payload, traceparent=traceparent,
+        subject=subject, tenantid=tenant, data=payload,
+        traceparent=traceparent or current_traceparent(),  # the request's or the event's trace
     )
 
 

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
-from shared import db, metrics
+from shared import db, logs, metrics
 from shared.auth import TokenVerifier
 from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.kafka import KafkaUnavailable, create_broker, declare_publishers
@@ -156,7 +156,8 @@ class Service:
 
 
 class HttpMetrics:
-    """Pure ASGI middleware: request count and latency by route template (bounded labels)."""
+    """Pure ASGI middleware: request count and latency by route template (bounded labels), and
+    the request's trace context (the caller's ``traceparent`` header, or a new trace)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -173,8 +174,10 @@ class HttpMetrics:
                 status["code"] = message["status"]
             await send(message)
 
+        traceparent = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"traceparent"), None)
         try:
-            await self.app(scope, receive, send_wrapper)
+            with logs.bound(traceparent=traceparent):  # events this request causes carry its trace
+                await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
@@ -188,8 +191,6 @@ def serve(app: FastAPI, settings: ServiceSettings, port: int) -> None:
     then the lifespan stops consumers (batch finished or handed back), relay and pool."""
     import uvicorn
 
-    from shared.logs import configure_logging
-
-    configure_logging(settings.log_level)
+    logs.configure_logging(settings.log_level)
     uvicorn.run(app, host=settings.http_host, port=port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=20)

@@ -45,11 +45,11 @@ PANELS = [
     panel(10, "Process CPU", [("rate(process_cpu_seconds_total[5m])", "{{instance}}")], 16, 17, "percentunit"),
     row(11, "KPIs", 25),
     panel(12, "Clicks (unique human) by subsidiary", [(
-        "sum by (subsidiary) (portevoix_kpi_clicks_unique_human{tenant=~\"$tenant\"})", "{{subsidiary}}")], 0, 26),
+        "sum by (subsidiary) (portevoix_business_kpi{kpi=\"clicks_unique_human\", tenant=~\"$tenant\", subsidiary!=\"\"})", "{{subsidiary}}")], 0, 26),
     panel(13, "Shares by subsidiary", [(
-        "sum by (subsidiary) (portevoix_kpi_shares{tenant=~\"$tenant\"})", "{{subsidiary}}")], 8, 26),
-    panel(14, "Enrolled ambassadors by subsidiary", [(
-        "sum by (subsidiary) (portevoix_kpi_ambassadors_enrolled{tenant=~\"$tenant\"})", "{{subsidiary}}")], 16, 26),
+        "sum by (subsidiary) (portevoix_business_kpi{kpi=\"shares\", tenant=~\"$tenant\", subsidiary!=\"\"})", "{{subsidiary}}")], 8, 26),
+    panel(14, "Enrolments by subsidiary (all time)", [(
+        "sum by (subsidiary) (portevoix_business_kpi{kpi=\"ambassadors_enrolled\", tenant=~\"$tenant\", subsidiary!=\"\"})", "{{subsidiary}}")], 16, 26),
 ]
 
 DASHBOARD = {
