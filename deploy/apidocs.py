@@ -32,7 +32,37 @@ def documents() -> dict[Path, str]:
         asyncapi = with_contracts(service.asyncapi().to_specification().to_jsonable())
         out[DOCS / "asyncapi" / f"{name}.json"] = json.dumps(asyncapi, indent=2, sort_keys=True) + "\n"
         out[DOCS / "openapi" / f"{name}.json"] = json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
+    out[DOCS / "configuration.md"] = configuration_reference()
     return out
+
+
+def configuration_reference() -> str:
+    """Every setting of every service, from the settings models: name, default, meaning."""
+    from shared.settings import ServiceSettings
+
+    lines = ["# Configuration reference", "",
+             "Generated from the settings models by `make docs`: do not edit. Every setting is an",
+             "environment variable (or a file named after it in `PORTEVOIX_SECRETS_DIR`).", ""]
+    classes: list[tuple[str, type]] = [("all services", ServiceSettings)]
+    for name in SERVICES:
+        module = importlib.import_module(f"services.{name}.main")
+        classes += [(name, cls) for cls in vars(module).values()
+                    if isinstance(cls, type) and issubclass(cls, ServiceSettings) and cls is not ServiceSettings
+                    and cls.__module__ == module.__name__]
+    for scope, cls in classes:
+        inherited = set(ServiceSettings.model_fields) if cls is not ServiceSettings else set()
+        rows = [(f, i) for f, i in cls.model_fields.items() if f not in inherited]
+        if not rows:
+            continue
+        lines += [f"## {scope}", "", "| variable | default | meaning |", "|---|---|---|"]
+        for field, info in rows:
+            default = info.default
+            shown = "" if default is None else f"`{json.dumps(default, default=str)}`"
+            if hasattr(default, "get_secret_value"):
+                shown = "(secret; local default)"
+            lines.append(f"| `PORTEVOIX_{field.upper()}` | {shown} | {info.description or ''} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 CLOUDEVENTS_HEADERS = {
