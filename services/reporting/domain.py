@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.envelope import CloudEvent
 from shared.events import (
@@ -211,10 +211,11 @@ def stream_values(counted: Mapping[str, int], rates: MediaRates | None) -> dict[
 Scope = tuple[ScopeType, str]
 
 
-@dataclass(frozen=True, order=True)
-class Effect:
+class Effect(NamedTuple):
     """Add ``delta`` to ``kpi`` of a scope in every window containing ``at``; with ``member``,
-    only the first time that member counts for that scope and window (distinct counts)."""
+    only the first time that member counts for that scope and window (distinct counts).
+    A named tuple, not a dataclass: a batch makes tens of effects per event, and tuples are
+    several times cheaper to build and hash."""
 
     scope_type: ScopeType
     scope_id: str
@@ -313,8 +314,7 @@ def needs_ambassador(data: EngagementRecorded) -> bool:
     return data.ambassador_id is not None
 
 
-@dataclass(frozen=True, order=True)
-class RollupKey:
+class RollupKey(NamedTuple):
     tenant: str
     scope_type: str
     scope_id: str
@@ -325,17 +325,39 @@ class RollupKey:
 
 def expand(effects: Iterable[tuple[str, Effect]]) -> tuple[dict[RollupKey, int], dict[tuple[RollupKey, str], int]]:
     """Each tenant's effects into (plain deltas per rollup key, member values per (rollup key,
-    member)), merged over every window of each effect."""
-    plain: dict[RollupKey, int] = {}
-    members: dict[tuple[RollupKey, str], int] = {}
+    member)), merged over every window of each effect.
+
+    Effects are first merged per hour (every coarser window is a union of hours), then each
+    merged hour is spread over the four windows: a batch has far fewer distinct (scope, kpi,
+    hour) than effects. Members keep the first value seen in the batch, in every window (the
+    hours are visited in the order their first effect came)."""
+    hours: dict[datetime, datetime] = {}
+    plain_hours: dict[tuple[str, str, str, str, datetime], int] = {}
+    member_hours: dict[tuple[str, str, str, str, datetime, str], int] = {}
     for tenant, e in effects:
-        for window in Window:
-            key = RollupKey(tenant, str(e.scope_type), e.scope_id, window, window_start(window, e.at), e.kpi)
-            if e.member is None:
-                plain[key] = plain.get(key, 0) + e.delta
-            else:
-                members.setdefault((key, e.member), e.delta)  # first seen in the batch wins
+        hour = hours.get(e.at)
+        if hour is None:
+            hour = hours[e.at] = window_start(Window.hour, e.at)
+        if e.member is None:
+            key = (tenant, e.scope_type, e.scope_id, e.kpi, hour)
+            plain_hours[key] = plain_hours.get(key, 0) + e.delta
+        else:
+            member_hours.setdefault((tenant, e.scope_type, e.scope_id, e.kpi, hour, e.member), e.delta)
+    windows = {hour: _windows_of_hour(hour) for hour in set(hours.values())}
+    plain: dict[RollupKey, int] = {}
+    for (tenant, scope_type, scope_id, kpi, hour), delta in plain_hours.items():
+        for window, start in windows[hour]:
+            key = RollupKey(tenant, str(scope_type), scope_id, window, start, kpi)
+            plain[key] = plain.get(key, 0) + delta
+    members: dict[tuple[RollupKey, str], int] = {}
+    for (tenant, scope_type, scope_id, kpi, hour, member), value in member_hours.items():
+        for window, start in windows[hour]:
+            members.setdefault((RollupKey(tenant, str(scope_type), scope_id, window, start, kpi), member), value)
     return plain, members
+
+
+def _windows_of_hour(hour: datetime) -> tuple[tuple[Window, datetime], ...]:
+    return tuple((window, window_start(window, hour)) for window in Window)
 
 
 def ambassador_facts(profile: AmbassadorProfile) -> AmbassadorFacts:
@@ -412,9 +434,15 @@ def milestones_crossed(before: Mapping[str, float], after: Mapping[str, float]) 
     return crossed
 
 
-def stream_key(tenant: str, scope_type: str, scope_id: str, window: str, start: datetime) -> str:
+def stream_subject(scope_type: str, scope_id: str, window: str, start: datetime) -> str:
+    """A KPI stream key within its tenant (the kpi.changed events' subject)."""
     when = "all" if window == Window.all else start.isoformat()
-    return f"{tenant}/{scope_type}/{scope_id}/{window}/{when}"
+    return f"{scope_type}/{scope_id}/{window}/{when}"
+
+
+def stream_key(tenant: str, scope_type: str, scope_id: str, window: str, start: datetime) -> str:
+    """The KPI stream's record key, ``<tenant>/<subject>`` like every record key."""
+    return f"{tenant}/{stream_subject(scope_type, scope_id, window, start)}"
 
 
 def day_of(at: datetime) -> date:

@@ -12,13 +12,14 @@ import logging
 import secrets
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import httpx
 
 from services.reporting import domain, repository
 from shared import metrics, outbox, topics
-from shared.envelope import new_event
+from shared.envelope import CloudEvent, new_event
 from shared.events import KpiChanged
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,14 @@ SOURCE = "portevoix/reporting"
 # --- the KPI stream ------------------------------------------------------------------------------
 
 
-async def flush_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, batch: int = 500) -> int:
+async def flush_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, batch: int = 1000) -> int:
     """Emit ``kpi.changed`` for the keys whose values changed since their last emission and that
     were not emitted within the interval; the events go through the outbox, in the transaction
     that records them as emitted (exactly one emission per change, never more often than the
-    interval per key). Webhook deliveries of the change and of milestones are queued alike."""
+    interval per key). Webhook deliveries of the change and of milestones are queued alike.
+
+    A round is a handful of set-based statements whatever the number of keys: the keys stay
+    locked until it commits, and consumers marking one of them dirty wait for that."""
     async with pool.acquire() as conn, conn.transaction():
         keys = await repository.due_keys(conn, min_interval_seconds, batch)
         if not keys:
@@ -40,36 +44,48 @@ async def flush_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, batc
         counted = await repository.counted_of_keys(conn, keys)
         rates_by_tenant = {t: await repository.media_rates(conn, t) for t in {k["tenant"] for k in keys}}
         now = datetime.now(UTC)
-        emitted = 0
+        changed: list[tuple[asyncpg.Record, dict[str, float], dict[str, float]]] = []
         for key in keys:
-            ident = tuple(key[c] for c in ("tenant", "scope_type", "scope_id", "time_window", "window_start"))
+            ident = tuple(key[c] for c in repository.KEY_COLUMNS)
             values = domain.stream_values(counted.get(ident, {}), rates_by_tenant[key["tenant"]])
             before = json.loads(key["emitted"]) if key["emitted"] else {}
-            if values == before:
-                await repository.record_emission(conn, key, None)
-                continue
-            await _emit(conn, key, values, before, now)
-            await repository.record_emission(conn, key, values)
-            emitted += 1
-    return emitted
+            if values != before:
+                changed.append((key, values, before))
+        events = [_kpi_event(key, values, now) for key, values, _ in changed]
+        # The record key is the default one, "<tenant>/<subject>": the stream key.
+        await outbox.enqueue(conn, topics.KPIS, events)
+        await _queue_webhooks(conn, changed, events, now)
+        await repository.record_emissions(conn, keys, [(key, values) for key, values, _ in changed])
+    return len(changed)
 
 
-async def _emit(conn: asyncpg.Connection, key: asyncpg.Record, values: dict[str, float],
-                before: dict[str, float], now: datetime) -> None:
-    tenant, window = key["tenant"], key["time_window"]
-    stream_key = domain.stream_key(tenant, key["scope_type"], key["scope_id"], window, key["window_start"])
+def _kpi_event(key: asyncpg.Record, values: dict[str, float], now: datetime) -> CloudEvent[Any]:
+    window = key["time_window"]
     data = KpiChanged(scope_type=key["scope_type"], scope_id=key["scope_id"], window=window,
                       window_start=None if window == domain.Window.all else key["window_start"],
                       values=values, computed_at=now)
-    event = new_event("kpi.changed", source=SOURCE, subject=stream_key, tenant=tenant, data=data)
-    await outbox.enqueue(conn, topics.KPIS, event, key=stream_key.encode())
-    payload = {"type": "kpi.changed", "key": stream_key, **data.model_dump(mode="json")}
-    await repository.enqueue_deliveries(conn, tenant, "kpi.changed", payload)
-    if key["scope_type"] == "tenant" and window == domain.Window.all:
-        for kpi, threshold in domain.milestones_crossed(before, values):
-            await repository.enqueue_deliveries(conn, tenant, "kpi.milestone", {
-                "type": "kpi.milestone", "kpi": kpi, "threshold": threshold, "value": values[kpi],
-                "computed_at": now.isoformat()})
+    subject = domain.stream_subject(key["scope_type"], key["scope_id"], window, key["window_start"])
+    return new_event("kpi.changed", source=SOURCE, subject=subject, tenant=key["tenant"], data=data)
+
+
+async def _queue_webhooks(conn: asyncpg.Connection, changed: list[tuple[asyncpg.Record, dict[str, float],
+                          dict[str, float]]], events: list[CloudEvent[Any]], now: datetime) -> None:
+    """The deliveries of the changes and milestones, for the tenants that subscribed any."""
+    subscribed = await repository.subscribed_tenants(conn, {key["tenant"] for key, _, _ in changed})
+    if not subscribed:
+        return
+    payloads: list[tuple[str, str, dict[str, Any]]] = []
+    for (key, values, before), event in zip(changed, events, strict=True):
+        tenant, window = key["tenant"], key["time_window"]
+        if tenant not in subscribed:
+            continue
+        stream_key = domain.stream_key(tenant, key["scope_type"], key["scope_id"], window, key["window_start"])
+        payloads.append((tenant, "kpi.changed", {"type": "kpi.changed", "key": stream_key, **event.data}))
+        if key["scope_type"] == "tenant" and window == domain.Window.all:
+            payloads += [(tenant, "kpi.milestone", {"type": "kpi.milestone", "kpi": kpi, "threshold": threshold,
+                                                    "value": values[kpi], "computed_at": now.isoformat()})
+                         for kpi, threshold in domain.milestones_crossed(before, values)]
+    await repository.enqueue_deliveries(conn, payloads)
 
 
 async def run_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, tick_seconds: float) -> None:

@@ -357,32 +357,45 @@ async def due_keys(conn: asyncpg.Connection, min_interval_seconds: float, limit:
         min_interval_seconds, limit)
 
 
+KEY_COLUMNS = ("tenant", "scope_type", "scope_id", "time_window", "window_start")
+
+
+def _key_columns(keys: Sequence[asyncpg.Record]) -> list[list[Any]]:
+    return [[k[c] for k in keys] for c in KEY_COLUMNS]
+
+
 async def counted_of_keys(conn: asyncpg.Connection, keys: list[asyncpg.Record]) -> dict[tuple, dict[str, int]]:
     rows = await conn.fetch(
         """SELECT r.tenant, r.scope_type, r.scope_id, r.time_window, r.window_start, r.kpi, r.value
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
                 AS k(tenant, scope_type, scope_id, time_window, window_start)
            JOIN rollups r USING (tenant, scope_type, scope_id, time_window, window_start)""",
-        *([k[c] for k in keys] for c in ("tenant", "scope_type", "scope_id", "time_window", "window_start")))
+        *_key_columns(keys))
     found: dict[tuple, dict[str, int]] = {}
     for r in rows:
         found.setdefault(tuple(r.values())[:5], {})[r["kpi"]] = r["value"]
     return found
 
 
-async def record_emission(conn: asyncpg.Connection, key: asyncpg.Record, values: dict[str, float] | None) -> None:
-    """Forget the key's dirtiness; with ``values``, remember them as emitted now."""
-    ident = [key[c] for c in ("tenant", "scope_type", "scope_id", "time_window", "window_start")]
+async def record_emissions(conn: asyncpg.Connection, keys: list[asyncpg.Record],
+                           emitted: list[tuple[asyncpg.Record, dict[str, float]]]) -> None:
+    """Forget the keys' dirtiness; remember the values emitted now."""
     await conn.execute(
-        """DELETE FROM kpi_dirty WHERE tenant = $1 AND scope_type = $2 AND scope_id = $3 AND time_window = $4
-           AND window_start = $5""", *ident)
-    if values is not None:
+        """DELETE FROM kpi_dirty d
+           USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+                 AS k(tenant, scope_type, scope_id, time_window, window_start)
+           WHERE (d.tenant, d.scope_type, d.scope_id, d.time_window, d.window_start)
+               = (k.tenant, k.scope_type, k.scope_id, k.time_window, k.window_start)""",
+        *_key_columns(keys))
+    if emitted:
         await conn.execute(
             """INSERT INTO kpi_emitted (tenant, scope_type, scope_id, time_window, window_start, kpi_values, emitted_at)
-               VALUES ($1, $2, $3, $4, $5, $6, now())
+               SELECT k.tenant, k.scope_type, k.scope_id, k.time_window, k.window_start, k.kpi_values::jsonb, now()
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+                    AS k(tenant, scope_type, scope_id, time_window, window_start, kpi_values)
                ON CONFLICT (tenant, scope_type, scope_id, time_window, window_start)
                DO UPDATE SET kpi_values = EXCLUDED.kpi_values, emitted_at = now()""",
-            *ident, json.dumps(values))
+            *_key_columns([k for k, _ in emitted]), [json.dumps(v) for _, v in emitted])
 
 
 # --- webhooks ----------------------------------------------------------------------------------------
@@ -403,14 +416,22 @@ async def subscriptions(conn: asyncpg.Connection, tenant: str) -> list[dict[str,
     return [dict(r) for r in rows]
 
 
-async def enqueue_deliveries(conn: asyncpg.Connection, tenant: str, event_type: str,
-                             payload: dict[str, Any]) -> int:
-    rows = await conn.fetch(
-        """INSERT INTO webhook_deliveries (id, tenant, subscription_id, event_type, payload)
-           SELECT gen_random_uuid(), $1, id, $2, $3 FROM webhook_subscriptions
-           WHERE tenant = $1 AND $2 = ANY(event_types) RETURNING id""",
-        tenant, event_type, json.dumps(payload))
-    return len(rows)
+async def subscribed_tenants(conn: asyncpg.Connection, tenants: set[str]) -> set[str]:
+    rows = await conn.fetch("SELECT DISTINCT tenant FROM webhook_subscriptions WHERE tenant = ANY($1::text[])",
+                            list(tenants))
+    return {r["tenant"] for r in rows}
+
+
+async def enqueue_deliveries(conn: asyncpg.Connection, payloads: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """One delivery per (tenant, event type, payload) and subscription of that tenant to that type."""
+    if payloads:
+        await conn.execute(
+            """INSERT INTO webhook_deliveries (id, tenant, subscription_id, event_type, payload)
+               SELECT gen_random_uuid(), p.tenant, s.id, p.event_type, p.payload::jsonb
+               FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS p(tenant, event_type, payload, n)
+               JOIN webhook_subscriptions s ON s.tenant = p.tenant AND p.event_type = ANY(s.event_types)
+               ORDER BY p.n, s.created_at""",
+            [t for t, _, _ in payloads], [e for _, e, _ in payloads], [json.dumps(p) for _, _, p in payloads])
 
 
 async def due_deliveries(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
