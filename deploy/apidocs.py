@@ -50,8 +50,10 @@ def configuration_reference() -> str:
                     if isinstance(cls, type) and issubclass(cls, ServiceSettings) and cls is not ServiceSettings
                     and cls.__module__ == module.__name__]
     for scope, cls in classes:
-        inherited = set(ServiceSettings.model_fields) if cls is not ServiceSettings else set()
-        rows = [(f, i) for f, i in cls.model_fields.items() if f not in inherited]
+        base = ServiceSettings.model_fields
+        # A service's own settings, and the shared ones whose default it changes.
+        rows = [(f, i) for f, i in cls.model_fields.items()
+                if cls is ServiceSettings or f not in base or i.default != base[f].default]
         if not rows:
             continue
         lines += [f"## {scope}", "", "| variable | default | meaning |", "|---|---|---|"]

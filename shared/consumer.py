@@ -30,7 +30,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from shared import metrics
+from shared import logs, metrics
 from shared.envelope import CloudEvent, EnvelopeError, from_kafka, typed
 from shared.kafka import aiokafka_producer
 from shared.topics import Topic
@@ -205,7 +205,9 @@ class EventConsumer:
                 await self.batch_handler(conn, events)
             return
         for event in events:
-            await self.handlers[event.type](conn, event)
+            # Log lines and the events this handler creates carry the event's trace and tenant.
+            with logs.bound(traceparent=event.traceparent, tenant=event.tenantid, event_id=event.id):
+                await self.handlers[event.type](conn, event)
 
     async def _run_one_by_one(self, items: list[Decoded]) -> tuple[int, int, list[tuple[Decoded, str]]]:
         new = duplicates = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -77,8 +78,9 @@ async def test_published_content_reaches_the_right_ambassadors_and_each_click_co
                  "share_texts": [{"network": "linkedin", "language": "fr", "text": "Fiers de notre usine !"}]}
         item = (await content.post("/v1/contents", json=draft, headers=token(tenant, "editor"))).json()
         # Four eyes: the approver is not the editor who wrote it.
-        published = await content.post(f"/v1/contents/{item['id']}/publish",
-                                       headers=token(tenant, "approver", subject="approver-1"))
+        trace_id = uuid.uuid4().hex  # the caller's W3C trace: it must follow the item downstream
+        published = await content.post(f"/v1/contents/{item['id']}/publish", headers={
+            **token(tenant, "approver", subject="approver-1"), "traceparent": f"00-{trace_id}-{'1' * 16}-01"})
         assert published.status_code == 200
 
         async def feed_of(employee_id: str) -> list:
@@ -117,6 +119,13 @@ async def test_published_content_reaches_the_right_ambassadors_and_each_click_co
                       [(engagement.key, engagement.value, list(engagement.headers))])
         await eventually(lambda: _when(lambda: asyncio.sleep(0, duplicates_seen_by_reporting()), lambda d: d > before))
         assert (await kpis())["clicks_total"] == 1
+
+        # The trace id of the publication request is on the events it caused, across services.
+        mine = lambda r: header(r, "ce_tenantid") == tenant  # noqa: E731
+        lifecycle = await read_topic(kafka_bootstrap, topics.CONTENT_LIFECYCLE.name, mine)
+        notified = await read_topic(kafka_bootstrap, topics.NOTIFICATIONS.name, mine)
+        for event in (lifecycle[0], notified[0]):
+            assert header(event, "ce_traceparent").split("-")[1] == trace_id
 
         for client in (content, distribution, tracking, reporting):
             exposition = (await client.get("/metrics")).text
