@@ -187,6 +187,7 @@ class Notification(Contract):
     links: list[TrackedLink] = Field(default_factory=list)
     reason: str | None = None
     at: Timestamp
+    due_at: Timestamp | None = Field(None, description="notification.deferred: when it will be sent at the earliest")
 
 
 class NotificationSent(Notification):

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 
 from services.distribution.handlers import admin, directory, scim
 from services.distribution.models import (
+    ChannelEndpoint,
+    ChannelEndpointRequest,
     ConsentText,
     ConsentTextRequest,
     Erasure,
@@ -126,6 +128,33 @@ async def erase(body: ErasureRequest, principal: Privacy, request: Request) -> d
     if tombstone is None:
         raise HTTPException(404, {"reason": "unknown_employee", "message": "nothing known about this employee"})
     return {"tombstone_id": tombstone}
+
+
+ChatChannel = Annotated[str, Path(pattern="^(slack|teams|webhook)$")]
+
+
+@router.put("/channels/{channel}", response_model=ChannelEndpoint,
+            summary="Set the tenant's Slack-compatible API, Teams-compatible webhook or generic signed webhook")
+async def put_channel(channel: ChatChannel, body: ChannelEndpointRequest, principal: Admin, request: Request) -> dict:
+    _group_level(principal)
+    if channel == "webhook" and body.secret is not None and not body.secret.startswith("whsec_"):
+        raise HTTPException(422, {"reason": "invalid_secret", "message": "a webhook secret is whsec_ + base64"})
+    return await admin.put_channel_endpoint(_pool(request), principal.tenant, channel, str(body.url), body.secret)
+
+
+@router.get("/channels", response_model=list[ChannelEndpoint], summary="The tenant's chat and webhook endpoints "
+                                                                      "(never their secrets)")
+async def channel_endpoints(principal: Admin, request: Request) -> list[dict]:
+    return await admin.channel_endpoints(_pool(request), principal.tenant)
+
+
+@router.delete("/channels/{channel}", status_code=204, summary="Remove a chat or webhook endpoint",
+               responses={404: {"description": "Not configured"}})
+async def delete_channel(channel: ChatChannel, principal: Admin, request: Request) -> Response:
+    _group_level(principal)
+    if not await admin.delete_channel_endpoint(_pool(request), principal.tenant, channel):
+        raise HTTPException(404, "no such endpoint")
+    return Response(status_code=204)
 
 
 @directory_router.get("/headcount", response_model=Headcount,

@@ -126,13 +126,40 @@ def share_intent(network: Network, url: str, text: str = "") -> str:
     return SHARE_INTENTS[network].format(url=quote(url, safe=""), text=quote(text, safe=""))
 
 
-def share_text_for(share_texts: Sequence[ShareText], network: Network, language: str) -> str:
-    """The text for a network: the content's language first, then the first variant."""
+def share_text_for(share_texts: Sequence[ShareText], network: Network, language: str, variant: int = 0,
+                   fallback_language: str = "") -> str:
+    """The text for a network, in the reader's language when the content has it (exact tag,
+    then the same primary language), else ``fallback_language`` (the content's), else any; of
+    the variants written in that language, the reader's (modulo their number)."""
     candidates = [t for t in share_texts if t.network == network]
     if not candidates:
         return ""
-    best = min(candidates, key=lambda t: (t.language.lower() != language.lower(), t.variant))
-    return best.text
+
+    def rank(text: ShareText) -> int:
+        tag, wanted, fallback = text.language.lower(), language.lower(), fallback_language.lower()
+        if tag == wanted:
+            return 0
+        if tag.split("-", 1)[0] == wanted.split("-", 1)[0]:
+            return 1
+        if fallback and tag.split("-", 1)[0] == fallback.split("-", 1)[0]:
+            return 2
+        return 3
+
+    best = min(rank(t) for t in candidates)
+    same_language = sorted((t for t in candidates if rank(t) == best), key=lambda t: (t.language, t.variant))
+    exact = [t for t in same_language if t.variant == variant]
+    return (exact or [same_language[variant % len(same_language)]])[0].text
+
+
+def variant_for(content_id: str, ambassador_id: str, share_texts: Sequence[ShareText]) -> int:
+    """Which variant of the share texts an ambassador gets: spread evenly and at random across
+    ambassadors (colleagues should not post identical words), stable for one ambassador and
+    content (redelivery and updates keep it)."""
+    variants = sorted({t.variant for t in share_texts})
+    if len(variants) <= 1:
+        return variants[0] if variants else 0
+    digest = hashlib.blake2b(f"{content_id}/{ambassador_id}".encode(), digest_size=8).digest()
+    return variants[int.from_bytes(digest, "big") % len(variants)]
 
 
 # --- the HR directory ---------------------------------------------------------------------------
@@ -190,7 +217,7 @@ def reconsent_deadline(published_at: datetime, reconsent_within_days: float) -> 
 
 # --- preferences --------------------------------------------------------------------------------
 
-CHANNELS = ("in_app", "email", "slack", "teams", "webhook")
+CHANNELS = ("in_app", "email", "email_digest", "slack", "teams", "webhook")
 
 
 def in_quiet_hours(now: datetime, start: time | None, end: time | None, time_zone: str) -> bool:
@@ -210,6 +237,108 @@ def valid_time_zone(name: str) -> bool:
     except (KeyError, ValueError):
         return False
     return True
+
+
+# --- notifications: channel, fatigue, retries -----------------------------------------------------
+
+# Channels whose messages can be edited or retracted after sending (Slack-compatible chat.update
+# and chat.delete; a generic webhook is told "updated"/"retracted"). E-mail and Teams incoming
+# webhooks cannot: what they delivered stays delivered.
+EDITABLE_CHANNELS = ("slack", "webhook")
+PUSH_CHANNELS = ("email", "email_digest", "slack", "teams", "webhook")
+
+
+def alert_channel(preferred: Sequence[str]) -> str:
+    """The one channel an ambassador is alerted on for a content: the first he chose (never a
+    second alert for the same content on another channel); the in-app feed by default."""
+    return next((c for c in preferred if c in CHANNELS), "in_app")
+
+
+@dataclass(frozen=True)
+class Fatigue:
+    """What governs an ambassador's alerts, across channels."""
+
+    weekly_budget: int  # at most this many alerts in any 7 days, whatever the channel
+    daily_cap: int | None = None  # his own frequency cap (preferences.max_per_day)
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    time_zone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Deferral:
+    until: datetime
+    reason: str  # weekly_budget, daily_cap, quiet_hours, digest
+
+
+def when_to_alert(now: datetime, channel: str, fatigue: Fatigue, recently_sent: Sequence[datetime],
+                  digest_hour: int = 8) -> Deferral | None:
+    """None: alert now. Otherwise the earliest instant the alert may go, and why: the budget
+    frees a slot when the oldest alert of the window leaves it; quiet hours end on the
+    ambassador's own clock. A deferred alert is delivered later, never dropped."""
+    if channel == "email_digest":
+        return Deferral(next_local_time(now, time(digest_hour), fatigue.time_zone), "digest")
+    at, reason = now, ""
+    windows = [(fatigue.weekly_budget, timedelta(days=7), "weekly_budget")]
+    if fatigue.daily_cap is not None:
+        windows.append((fatigue.daily_cap, timedelta(days=1), "daily_cap"))
+    for limit, window, why in windows:
+        inside = sorted(t for t in recently_sent if t > now - window)
+        if len(inside) >= limit:
+            frees = inside[len(inside) - limit] + window
+            if frees > at:
+                at, reason = frees, why
+    if in_quiet_hours(at, fatigue.quiet_start, fatigue.quiet_end, fatigue.time_zone):
+        assert fatigue.quiet_end is not None
+        at, reason = next_local_time(at, fatigue.quiet_end, fatigue.time_zone), reason or "quiet_hours"
+    return Deferral(at, reason) if at > now else None
+
+
+def next_local_time(now: datetime, wall: time, time_zone: str) -> datetime:
+    """The next instant (after ``now``) the ambassador's own clock shows ``wall``."""
+    zone = ZoneInfo(time_zone)
+    local = now.astimezone(zone)
+    candidate = datetime.combine(local.date(), wall, zone)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), wall, zone)
+    return candidate.astimezone(now.tzinfo)
+
+
+def retry_delay(attempt: int, base_seconds: float, max_seconds: float, jitter: float) -> float:
+    """Exponential backoff with jitter (``jitter`` in [0, 1), drawn by the caller): between half
+    and all of base·2^(attempt-1), capped, so that retries of many failed sends spread out."""
+    ceiling = min(max_seconds, base_seconds * 2 ** max(attempt - 1, 0))
+    return ceiling * (0.5 + jitter / 2)
+
+
+@dataclass
+class CircuitBreaker:
+    """Per endpoint: after ``threshold`` consecutive failures, stop calling it for
+    ``open_seconds`` (its notifications are rescheduled without waiting on it), then let one
+    attempt through; a success closes it. Times are monotonic seconds given by the caller."""
+
+    threshold: int
+    open_seconds: float
+    failures: dict[str, int] = field(default_factory=dict)
+    open_until: dict[str, float] = field(default_factory=dict)
+
+    def allows(self, endpoint: str, now: float) -> bool:
+        until = self.open_until.get(endpoint)
+        if until is None:
+            return True
+        if now >= until:  # half-open: one probe, and stay open meanwhile
+            self.open_until[endpoint] = now + self.open_seconds
+            return True
+        return False
+
+    def succeeded(self, endpoint: str) -> None:
+        self.failures.pop(endpoint, None)
+        self.open_until.pop(endpoint, None)
+
+    def failed(self, endpoint: str, now: float) -> None:
+        self.failures[endpoint] = self.failures.get(endpoint, 0) + 1
+        if self.failures[endpoint] >= self.threshold:
+            self.open_until[endpoint] = now + self.open_seconds
 
 
 # --- SCIM filters (RFC 7644 section 3.4.2.2) ------------------------------------------------------

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
-from pydantic import Field
+import httpx
+from pydantic import Field, SecretStr
 
-from services.distribution import admin_api, api, scim_api
-from services.distribution.handlers import directory, fanout
+from services.distribution import admin_api, api, channels, domain, scim_api
+from services.distribution.handlers import delivery, directory, fanout
 from services.distribution.scim import ScimError
 from shared import topics
 from shared.events import AmbassadorEnrolled, NotificationSent
@@ -26,6 +29,32 @@ class DistributionSettings(ServiceSettings):
         90, ge=0, description="Personal data of departed employees is erased this long after the departure")
     directory_sweep_interval_seconds: float = Field(
         60, gt=0, description="How often lapsed consents are withdrawn and retention-expired data erased")
+    alerts_per_week: int = Field(5, ge=1, description="Fatigue budget: alerts per ambassador in any 7 days, "
+                                                      "whatever the channel (more are deferred, never dropped)")
+    digest_hour: int = Field(8, ge=0, le=23, description="Local hour (the ambassador's time zone) of the daily "
+                                                         "e-mail digest")
+    fanout_page_size: int = Field(2000, ge=1, description="Ambassadors read and notified per round of a fan-out")
+    smtp_host: str = Field("127.0.0.1", description="SMTP server for e-mail alerts and digests")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP server port")
+    smtp_username: str | None = Field(None, description="SMTP login, if the server wants one")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_start_tls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
+    smtp_use_tls: bool = Field(False, description="Connect to the SMTP server over TLS (port 465)")
+    mail_from: str = Field("Portevoix <noreply@portevoix.invalid>", description="From: of the e-mails sent")
+    delivery_poll_interval_seconds: float = Field(1.0, gt=0, description="How often the delivery worker looks "
+                                                                         "for due notifications when idle")
+    delivery_batch_size: int = Field(200, ge=1, description="Deliveries leased per round of the worker")
+    delivery_concurrency: int = Field(50, ge=1, description="Sends in flight per replica")
+    delivery_lease_seconds: float = Field(120, gt=0, description="A leased delivery not recorded by then "
+                                                                 "(replica died) is sent again")
+    delivery_timeout_seconds: float = Field(10, gt=0, description="Longest wait for one SMTP or HTTP send")
+    delivery_max_attempts: int = Field(6, ge=1, description="Attempts before a notification is failed (DLQ)")
+    delivery_backoff_base_seconds: float = Field(5, gt=0, description="First retry delay (doubles each time, "
+                                                                      "with jitter)")
+    delivery_backoff_max_seconds: float = Field(1800, gt=0, description="Longest retry delay")
+    circuit_failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open an endpoint's "
+                                                                "circuit")
+    circuit_open_seconds: float = Field(60, gt=0, description="How long an open circuit skips its endpoint")
 
 
 def create_app(settings: DistributionSettings | None = None) -> FastAPI:
@@ -40,18 +69,40 @@ def create_app(settings: DistributionSettings | None = None) -> FastAPI:
         "hr.employee.upserted": directory.on_employee_upserted,
         "hr.employee.departed": directory.on_employee_departed,
     })
+    content = fanout.Fanout(fanout.Policy(settings.alerts_per_week, settings.digest_hour, settings.fanout_page_size))
     service.consume(topics.CONTENT_LIFECYCLE, {
-        "content.published": fanout.on_content_published,
-        "content.retired": fanout.on_content_retired,
+        "content.published": content.on_content_published,
+        "content.updated": content.on_content_updated,
+        "content.retired": content.on_content_retired,
     })
     service.run_while_started(directory.sweeper(lambda: service.pool, settings.personal_data_retention_days,
                                                 settings.directory_sweep_interval_seconds))
+    service.run_while_started(delivery_worker(service, settings))
     app = service.http_app(api.router, admin_api.router, admin_api.directory_router, scim_api.router)
     app.add_exception_handler(ScimError, scim_error_response)
     return app
 
 
 scim_error_response = scim_api.scim_error_response
+
+
+def delivery_worker(service: Service, s: DistributionSettings) -> Callable[[], Coroutine[Any, Any, None]]:
+    async def run() -> None:
+        smtp = channels.SmtpSettings(
+            s.smtp_host, s.smtp_port, s.mail_from, s.smtp_username,
+            s.smtp_password.get_secret_value() if s.smtp_password else None, s.smtp_start_tls, s.smtp_use_tls,
+            s.delivery_timeout_seconds)
+        async with httpx.AsyncClient(timeout=s.delivery_timeout_seconds, follow_redirects=False) as http:
+            senders = {"email": channels.Email(smtp), "email_digest": channels.Email(smtp),
+                       "slack": channels.Slack(http), "teams": channels.Teams(http), "webhook": channels.Webhook(http)}
+            policy = delivery.DeliveryPolicy(
+                s.delivery_batch_size, s.delivery_concurrency, s.delivery_lease_seconds,
+                s.delivery_poll_interval_seconds, s.delivery_max_attempts, s.delivery_backoff_base_seconds,
+                s.delivery_backoff_max_seconds, s.alerts_per_week, s.digest_hour, s.tracking_base_url)
+            breaker = domain.CircuitBreaker(s.circuit_failure_threshold, s.circuit_open_seconds)
+            await delivery.DeliveryWorker(lambda: service.pool, lambda: service.broker, senders, policy,
+                                          breaker).run()
+    return run
 
 
 def main() -> None:

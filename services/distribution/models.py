@@ -6,7 +6,7 @@ from datetime import datetime, time
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.distribution import domain
 from shared.events import Network, ShareText
@@ -163,6 +163,7 @@ class FeedLink(BaseModel):
     network: Network
     tracked_url: str = Field(description="The link to share: it counts clicks, then redirects")
     share_url: str = Field(description="The network's share page, prefilled with the tracked link")
+    text: str = Field("", description="The suggested text for this network, in your language and variant")
 
 
 class FeedItem(BaseModel):
@@ -177,3 +178,31 @@ class FeedItem(BaseModel):
 
 class Feed(BaseModel):
     items: list[FeedItem]
+
+
+class ChannelEndpointRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl = Field(description="slack: the Web API base (e.g. https://slack.com/api); teams: the incoming "
+                                        "webhook URL; webhook: the intranet's URL")
+    secret: str | None = Field(None, min_length=1, max_length=500,
+                               description="slack: the bot token; webhook: the Standard Webhooks secret (whsec_ + "
+                                           "base64); teams: none")
+
+    @model_validator(mode="after")
+    def _secret(self) -> ChannelEndpointRequest:
+        if self.secret and self.secret.startswith("whsec_"):
+            import base64
+            import binascii
+
+            try:
+                base64.b64decode(self.secret.removeprefix("whsec_"), validate=True)
+            except binascii.Error:
+                raise ValueError("a whsec_ secret must be base64 after the prefix") from None
+        return self
+
+
+class ChannelEndpoint(BaseModel):
+    channel: str
+    url: str
+    updated_at: datetime

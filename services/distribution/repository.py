@@ -196,14 +196,23 @@ async def put_preferences(conn: asyncpg.Connection, tenant: str, employee_id: st
 async def audience_candidates(conn: asyncpg.Connection, tenant: str, content_id: str, after: UUID | None,
                               limit: int) -> list[asyncpg.Record]:
     """One page (keyset, by ambassador id) of the enrolled, current ambassadors whose consent is
-    in force and who were not yet notified of the content, with their HR placement, groups and
-    language/topic preferences for targeting."""
+    in force and who were not yet notified of the content, with their HR placement, groups,
+    preferences, and the alerts sent to them in the last 7 days (the fatigue budget).
+
+    The page's ambassadors are key-share locked until the fan-out commits: an opt-out (which
+    locks its ambassador for update) waits for the notifications to be durable and then cancels
+    them, or, if it committed first, its ambassador is skipped here."""
     return await conn.fetch(
         """SELECT a.ambassador_id, e.subsidiary, e.department, e.site, e.country, e.language,
                   coalesce((SELECT array_agg(g.name) FROM group_members m
                             JOIN groups g ON g.tenant = m.tenant AND g.group_id = m.group_id
                             WHERE m.tenant = a.tenant AND m.employee_id = a.employee_id), '{}') AS groups,
-                  coalesce(p.languages, '{}') AS languages, coalesce(p.topics, '{}') AS topics
+                  coalesce(p.languages, '{}') AS languages, coalesce(p.topics, '{}') AS topics,
+                  coalesce(p.channels, '{}') AS channels, p.max_per_day, p.quiet_start, p.quiet_end,
+                  coalesce(p.time_zone, 'UTC') AS time_zone,
+                  coalesce((SELECT array_agg(s.sent_at) FROM notifications s
+                            WHERE s.tenant = a.tenant AND s.ambassador_id = a.ambassador_id AND s.status = 'sent'
+                              AND s.sent_at > now() - interval '7 days'), '{}') AS recently_sent
            FROM ambassadors a
            JOIN employees e ON e.tenant = a.tenant AND e.employee_id = a.employee_id
            LEFT JOIN preferences p ON p.tenant = a.tenant AND p.employee_id = a.employee_id
@@ -212,7 +221,8 @@ async def audience_candidates(conn: asyncpg.Connection, tenant: str, content_id:
              AND NOT EXISTS (SELECT 1 FROM notifications n
                              WHERE n.tenant = a.tenant AND n.content_id = $2 AND n.ambassador_id = a.ambassador_id)
            ORDER BY a.ambassador_id
-           LIMIT $4""", tenant, content_id, after, limit)
+           LIMIT $4
+           FOR KEY SHARE OF a""", tenant, content_id, after, limit)
 
 
 # --- contents and notifications ----------------------------------------------------------------
@@ -235,19 +245,75 @@ async def save_content(conn: asyncpg.Connection, tenant: str, data: ContentPubli
     return retired is False
 
 
-async def insert_notifications(conn: asyncpg.Connection, tenant: str, content_id: str, channel: str,
-                               sent_at: datetime, notifications: Sequence[tuple[UUID, UUID, list[dict[str, str]]]],
-                               ) -> set[UUID]:
-    """Insert (notification_id, ambassador_id, links) rows; return the ids actually inserted
-    (an ambassador already notified of this content is skipped)."""
-    rows = await conn.fetch(
-        """INSERT INTO notifications (tenant, notification_id, content_id, ambassador_id, channel, links, sent_at)
-           SELECT $1, n, $2, a, $3, l::jsonb, $4 FROM unnest($5::uuid[], $6::uuid[], $7::text[]) AS t(n, a, l)
+async def insert_notifications(conn: asyncpg.Connection, tenant: str, content_id: str,
+                               rows: Sequence[tuple[UUID, UUID, str, str, str, int, datetime | None]]) -> set[UUID]:
+    """Insert (notification_id, ambassador_id, channel, links JSON, status, variant, sent_at)
+    rows; return the ids actually inserted (an ambassador already notified of this content is
+    skipped: redelivery or a republication never notifies twice)."""
+    columns = list(zip(*rows, strict=True)) if rows else [[]] * 7
+    inserted = await conn.fetch(
+        """INSERT INTO notifications (tenant, notification_id, content_id, ambassador_id, channel, links, status,
+                variant, sent_at)
+           SELECT $1, n, $2, a, ch, l::jsonb, st, v, at
+           FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[])
+                AS t(n, a, ch, l, st, v, at)
            ON CONFLICT (tenant, content_id, ambassador_id) DO NOTHING
-           RETURNING notification_id""",
-        tenant, content_id, channel, sent_at, [n[0] for n in notifications], [n[1] for n in notifications],
-        [json.dumps(n[2]) for n in notifications])
-    return {r["notification_id"] for r in rows}
+           RETURNING notification_id""", tenant, content_id, *columns)
+    return {r["notification_id"] for r in inserted}
+
+
+async def insert_deliveries(conn: asyncpg.Connection, tenant: str,
+                            rows: Sequence[tuple[UUID, UUID, UUID, str, str, str, datetime]]) -> None:
+    """(delivery_id, notification_id, ambassador_id, content_id, channel, action, due_at) rows."""
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO deliveries (tenant, delivery_id, notification_id, ambassador_id, content_id, channel, action,
+                due_at)
+           SELECT $1, d, n, a, c, ch, act, due
+           FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
+                AS t(d, n, a, c, ch, act, due)""", tenant, *zip(*rows, strict=True))
+
+
+async def update_content(conn: asyncpg.Connection, tenant: str, data: ContentPublished) -> bool:
+    """A newer revision of a content we hold; return whether it was applied (live, newer)."""
+    return bool(await conn.fetchval(
+        """UPDATE contents SET revision = $3, title = $4, url = $5, language = $6, campaign = $7, share_texts = $8
+           WHERE tenant = $1 AND content_id = $2 AND revision < $3 AND retired_at IS NULL RETURNING true""",
+        tenant, data.content_id, data.revision, data.title, str(data.url), data.language, data.campaign,
+        json.dumps([t.model_dump(mode="json") for t in data.share_texts])))
+
+
+async def follow_up_sent_messages(conn: asyncpg.Connection, tenant: str, content_id: str, action: str,
+                                  channels: Sequence[str]) -> int:
+    """Schedule an edit or a retraction of every chat message already sent about a content, on
+    the channels that allow it; return how many."""
+    status = await conn.execute(
+        """INSERT INTO deliveries (tenant, delivery_id, notification_id, ambassador_id, content_id, channel, action,
+                due_at)
+           SELECT tenant, gen_random_uuid(), notification_id, ambassador_id, content_id, channel, $3, now()
+           FROM notifications
+           WHERE tenant = $1 AND content_id = $2 AND status = 'sent' AND channel = ANY($4) AND external_ref IS NOT NULL""",
+        tenant, content_id, action, list(channels))
+    return int(status.split()[-1])
+
+
+async def cancel_content_notifications(conn: asyncpg.Connection, tenant: str, content_id: str,
+                                       at: datetime) -> list[asyncpg.Record]:
+    """Cancel what is still to be sent about a content (deferred or pending alerts, and any
+    pending edit); return the cancelled notifications."""
+    await conn.execute(
+        """UPDATE deliveries SET status = 'cancelled', done_at = $3, lease_until = NULL
+           WHERE tenant = $1 AND content_id = $2 AND status = 'pending'""", tenant, content_id, at)
+    return await conn.fetch(
+        """UPDATE notifications n SET status = 'cancelled', cancelled_at = $3
+           FROM contents c, ambassadors a, employees e
+           WHERE n.tenant = $1 AND n.content_id = $2 AND n.status IN ('pending', 'deferred')
+             AND c.tenant = n.tenant AND c.content_id = n.content_id
+             AND a.tenant = n.tenant AND a.ambassador_id = n.ambassador_id
+             AND e.tenant = a.tenant AND e.employee_id = a.employee_id
+           RETURNING n.notification_id, n.ambassador_id, n.channel, n.links, c.campaign, e.subsidiary, e.department""",
+        tenant, content_id, at)
 
 
 async def retire_content(conn: asyncpg.Connection, tenant: str, content_id: str, at: datetime) -> None:
@@ -262,10 +328,14 @@ async def retire_content(conn: asyncpg.Connection, tenant: str, content_id: str,
 async def feed(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID, limit: int) -> list[dict[str, Any]]:
     """The ambassador's live notifications, newest first, with what the feed shows of each content."""
     rows = await conn.fetch(
-        """SELECT n.notification_id, n.content_id, n.links, n.sent_at, c.title, c.url, c.language, c.share_texts
+        """SELECT n.notification_id, n.content_id, n.links, n.sent_at, n.variant, c.title, c.url, c.language,
+                  c.share_texts, e.language AS reader_language
            FROM notifications n
            JOIN contents c ON c.tenant = n.tenant AND c.content_id = n.content_id
+           JOIN ambassadors a ON a.tenant = n.tenant AND a.ambassador_id = n.ambassador_id
+           JOIN employees e ON e.tenant = a.tenant AND e.employee_id = a.employee_id
            WHERE n.tenant = $1 AND n.ambassador_id = $2 AND n.retired_at IS NULL AND n.cancelled_at IS NULL
+             AND n.status = 'sent'
            ORDER BY n.sent_at DESC, n.notification_id
            LIMIT $3""", tenant, ambassador_id, limit)
     return [{**dict(r), "links": json.loads(r["links"]), "share_texts": json.loads(r["share_texts"])} for r in rows]
@@ -273,9 +343,14 @@ async def feed(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID, limit
 
 async def cancel_notifications(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID,
                                at: datetime) -> list[asyncpg.Record]:
-    """Take the ambassador's live notifications out of his feed; return them (to tell others)."""
+    """Take the ambassador's live notifications out of his feed and cancel what is still to be
+    sent to him; return them (to tell others)."""
+    await conn.execute(
+        """UPDATE deliveries SET status = 'cancelled', done_at = $3, lease_until = NULL
+           WHERE tenant = $1 AND ambassador_id = $2 AND status = 'pending'""", tenant, ambassador_id, at)
     return await conn.fetch(
-        """UPDATE notifications n SET cancelled_at = $3
+        """UPDATE notifications n SET cancelled_at = $3,
+                status = CASE WHEN n.status IN ('pending', 'deferred') THEN 'cancelled' ELSE n.status END
            FROM contents c
            WHERE n.tenant = $1 AND n.ambassador_id = $2 AND n.retired_at IS NULL AND n.cancelled_at IS NULL
              AND c.tenant = n.tenant AND c.content_id = n.content_id
@@ -677,3 +752,111 @@ def _comparison(target: _Scalar, op: str, value: Any, params: list[Any]) -> str:
         "gt": f"{column} > {p}", "ge": f"{column} >= {p}", "lt": f"{column} < {p}", "le": f"{column} <= {p}",
     }[op]
     return f"coalesce({sql}, false)"
+
+
+# --- deliveries (the worker's queue) ---------------------------------------------------------------
+
+async def claim_deliveries(conn: asyncpg.Connection, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
+    """Lease up to ``limit`` due deliveries, any tenant (replicas skip each other's rows), with
+    all that sending them needs. A lease that runs out (a replica died mid-send) frees the row."""
+    return await conn.fetch(
+        """WITH due AS (
+               SELECT tenant, delivery_id FROM deliveries
+               WHERE status = 'pending' AND due_at <= now() AND (lease_until IS NULL OR lease_until < now())
+               ORDER BY due_at, ambassador_id LIMIT $1 FOR UPDATE SKIP LOCKED),
+           claimed AS (
+               UPDATE deliveries d SET lease_until = now() + make_interval(secs => $2)
+               FROM due WHERE d.tenant = due.tenant AND d.delivery_id = due.delivery_id
+               RETURNING d.*)
+           SELECT d.tenant, d.delivery_id, d.notification_id, d.ambassador_id, d.content_id, d.channel, d.action,
+                  d.attempts, n.links, n.variant, n.status AS notification_status, n.external_ref,
+                  c.title, c.url, c.language AS content_language, c.share_texts, c.campaign,
+                  c.retired_at IS NOT NULL AS retired,
+                  (a.withdrawn_at IS NULL AND a.consent_expires_at > now()) AS active,
+                  e.email, e.language, e.subsidiary, e.department,
+                  ep.url AS endpoint_url, ep.secret AS endpoint_secret,
+                  p.max_per_day, p.quiet_start, p.quiet_end, coalesce(p.time_zone, 'UTC') AS time_zone,
+                  coalesce((SELECT array_agg(s.sent_at) FROM notifications s
+                            WHERE s.tenant = d.tenant AND s.ambassador_id = d.ambassador_id AND s.status = 'sent'
+                              AND s.sent_at > now() - interval '7 days'), '{}') AS recently_sent
+           FROM claimed d
+           JOIN notifications n ON n.tenant = d.tenant AND n.notification_id = d.notification_id
+           JOIN contents c ON c.tenant = d.tenant AND c.content_id = d.content_id
+           JOIN ambassadors a ON a.tenant = d.tenant AND a.ambassador_id = d.ambassador_id
+           LEFT JOIN employees e ON e.tenant = a.tenant AND e.employee_id = a.employee_id
+           LEFT JOIN preferences p ON p.tenant = a.tenant AND p.employee_id = a.employee_id
+           LEFT JOIN channel_endpoints ep ON ep.tenant = d.tenant AND ep.channel = d.channel
+           ORDER BY d.due_at, d.ambassador_id""", limit, lease_seconds)
+
+
+async def release_deliveries(conn: asyncpg.Connection, keys: Sequence[tuple[str, UUID]]) -> None:
+    """Give leased deliveries back to the queue untouched."""
+    if keys:
+        await conn.execute(
+            """UPDATE deliveries d SET lease_until = NULL FROM unnest($1::text[], $2::uuid[]) AS k(tenant, id)
+               WHERE d.tenant = k.tenant AND d.delivery_id = k.id""", [k[0] for k in keys], [k[1] for k in keys])
+
+
+async def finish_delivery(conn: asyncpg.Connection, tenant: str, delivery_id: UUID, status: str,
+                          at: datetime) -> bool:
+    """Close a leased delivery (done, failed, cancelled); False if it was cancelled meanwhile."""
+    return bool(await conn.fetchval(
+        """UPDATE deliveries SET status = $3, done_at = $4, lease_until = NULL, attempts = attempts + 1
+           WHERE tenant = $1 AND delivery_id = $2 AND status = 'pending' RETURNING true""",
+        tenant, delivery_id, status, at))
+
+
+async def postpone_delivery(conn: asyncpg.Connection, tenant: str, delivery_id: UUID, due_at: datetime,
+                            attempted: bool) -> None:
+    """Try again at ``due_at`` (a retry after a failure, or a deferral)."""
+    await conn.execute(
+        """UPDATE deliveries SET due_at = $3, lease_until = NULL, attempts = attempts + $4::int
+           WHERE tenant = $1 AND delivery_id = $2 AND status = 'pending'""",
+        tenant, delivery_id, due_at, 1 if attempted else 0)
+
+
+async def record_attempt(conn: asyncpg.Connection, tenant: str, delivery_id: UUID, attempt: int, error: str) -> None:
+    await conn.execute(
+        """INSERT INTO delivery_attempts (tenant, delivery_id, attempt, error) VALUES ($1, $2, $3, $4)
+           ON CONFLICT DO NOTHING""", tenant, delivery_id, attempt, error[:2000])
+    await conn.execute("UPDATE deliveries SET last_error = $3 WHERE tenant = $1 AND delivery_id = $2",
+                       tenant, delivery_id, error[:2000])
+
+
+async def set_notification_status(conn: asyncpg.Connection, tenant: str, notification_id: UUID, status: str,
+                                  at: datetime, external_ref: dict[str, Any] | None = None) -> bool:
+    """Move a notification still to be sent to ``status`` (sent also stamps sent_at); False when
+    it is no longer to be sent (cancelled, retired meanwhile)."""
+    return bool(await conn.fetchval(
+        """UPDATE notifications SET status = $3,
+                sent_at = CASE WHEN $3 = 'sent' THEN $4 ELSE sent_at END,
+                cancelled_at = CASE WHEN $3 = 'cancelled' THEN $4 ELSE cancelled_at END,
+                external_ref = coalesce($5::jsonb, external_ref)
+           WHERE tenant = $1 AND notification_id = $2 AND status IN ('pending', 'deferred') RETURNING true""",
+        tenant, notification_id, status, at, json.dumps(external_ref) if external_ref is not None else None))
+
+
+async def deliveries_of(conn: asyncpg.Connection, tenant: str, notification_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT delivery_id, channel, action, status, attempts, last_error FROM deliveries
+           WHERE tenant = $1 AND notification_id = $2 ORDER BY created_at""", tenant, notification_id)
+
+
+# --- channel endpoints ---------------------------------------------------------------------------
+
+async def put_channel_endpoint(conn: asyncpg.Connection, tenant: str, channel: str, url: str,
+                               secret: str | None) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO channel_endpoints (tenant, channel, url, secret) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (tenant, channel) DO UPDATE SET url = EXCLUDED.url, secret = EXCLUDED.secret, updated_at = now()
+           RETURNING channel, url, updated_at""", tenant, channel, url, secret)
+
+
+async def channel_endpoints(conn: asyncpg.Connection, tenant: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT channel, url, updated_at FROM channel_endpoints WHERE tenant = $1 ORDER BY channel", tenant)
+
+
+async def delete_channel_endpoint(conn: asyncpg.Connection, tenant: str, channel: str) -> bool:
+    return bool(await conn.fetchval(
+        "DELETE FROM channel_endpoints WHERE tenant = $1 AND channel = $2 RETURNING true", tenant, channel))

@@ -104,3 +104,19 @@ async def headcount(pool: asyncpg.Pool, principal: Principal, at: datetime, subs
         units = await repository.subtree(conn, principal.tenant, scope) if scope else None
         row = await repository.headcount(conn, principal.tenant, at, units)
     return {"at": at, "subsidiary": scope, "headcount": row["headcount"], "enrolled": row["enrolled"]}
+
+
+async def put_channel_endpoint(pool: asyncpg.Pool, tenant: str, channel: str, url: str,
+                               secret: str | None) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return dict(await repository.put_channel_endpoint(conn, tenant, channel, url, secret))
+
+
+async def channel_endpoints(pool: asyncpg.Pool, tenant: str) -> list[dict[str, Any]]:
+    async with pool.acquire() as conn:
+        return [dict(r) for r in await repository.channel_endpoints(conn, tenant)]
+
+
+async def delete_channel_endpoint(pool: asyncpg.Pool, tenant: str, channel: str) -> bool:
+    async with pool.acquire() as conn:
+        return await repository.delete_channel_endpoint(conn, tenant, channel)
