@@ -33,7 +33,7 @@ ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 @pytest.fixture(scope="module")
 async def client(kafka_bootstrap: str, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = settings_for(DistributionSettings, kafka_bootstrap, database_url,
-                            personal_data_retention_days=0, directory_sweep_interval_seconds=0.3)
+                            personal_data_retention_days=0.1, directory_sweep_interval_seconds=0.3)
     async with running(create_app(settings)) as client:
         yield client
 
@@ -292,7 +292,9 @@ async def test_hr_events_for_unknown_subsidiaries_go_to_the_dlq_with_the_cause(
 async def test_out_of_order_replays_converge_and_history_keeps_every_version(
         client: httpx.AsyncClient, kafka_bootstrap: str, database_url: str) -> None:
     tenant = new_tenant()
-    jan, feb, mar = (datetime(2026, m, 1, tzinfo=UTC) for m in (1, 2, 3))
+    # Hours apart, recent: the departure stays within this module's retention (0.1 day) during the test.
+    now = datetime.now(UTC).replace(microsecond=0)
+    jan, feb, mar = now - timedelta(hours=3), now - timedelta(hours=2), now - timedelta(hours=1)
     moved, hired, left = hire(tenant, "e-1", 2, "DE02", at=mar), hire(tenant, "e-1", 1, "FR01", at=jan), \
         hire(tenant, "e-2", 1, "FR01", at=jan)
     gone = leave(tenant, "e-2", 2, at=feb)
@@ -310,13 +312,14 @@ async def test_out_of_order_replays_converge_and_history_keeps_every_version(
         assert response.status_code == 200, response.text
         return response.json()["headcount"], response.json()["enrolled"]
 
-    assert await count(jan + timedelta(days=15), "FR01") == (2, 0)
-    assert await count(feb + timedelta(days=15), "FR01") == (1, 0)
-    assert await count(mar + timedelta(days=1), "FR01") == (0, 0)
-    assert await count(mar + timedelta(days=1), "DE02") == (1, 0)
+    half_hour = timedelta(minutes=30)
+    assert await count(jan + half_hour, "FR01") == (2, 0)
+    assert await count(feb + half_hour, "FR01") == (1, 0)
+    assert await count(mar + half_hour, "FR01") == (0, 0)
+    assert await count(mar + half_hour, "DE02") == (1, 0)
     assert (await enrol(client, tenant, "e-1")).status_code == 201
     assert await count(datetime.now(UTC) + timedelta(seconds=5), "DE02") == (1, 1)
-    assert await count(mar + timedelta(days=1)) == (1, 0)  # enrolled only since today
+    assert await count(mar + half_hour) == (1, 0)  # enrolled only since now
     scoped = await client.get("/v1/directory/headcount", params={"at": jan.isoformat(), "subsidiary": "DE02"},
                               headers=token(tenant, "analyst", subject="a", subsidiary="FR01"))
     assert scoped.status_code == 403
@@ -423,12 +426,12 @@ async def test_departure_cascade_and_erasure(client: httpx.AsyncClient, kafka_bo
                               published_at=datetime.now(UTC))))])
     await read_topic(kafka_bootstrap, NOTIFICATIONS.name, of(tenant, "notification.sent"), expect=2)
 
-    await feed_hr(kafka_bootstrap, database_url, leave(tenant, "e-leaver", 2))
+    await feed_hr(kafka_bootstrap, database_url, leave(tenant, "e-leaver", 2, at=datetime.now(UTC) - timedelta(days=1)))
     [cancelled] = await read_topic(kafka_bootstrap, NOTIFICATIONS.name, of(tenant, "notification.cancelled"))
     assert (json.loads(cancelled.value)["ambassador_id"], json.loads(cancelled.value)["content_id"]) == (leaver, cid)
     assert (await client.get("/v1/me/feed", headers=me(tenant, "e-leaver"))).status_code == 404
 
-    # Retention is 0 here: the sweep erases the departed person's data; aggregates keep the pseudonym.
+    # Left a day ago, past this module's retention: the sweep erases the person's data; aggregates keep the pseudonym.
     async def erased() -> bool:
         rows = await sql(database_url, "SELECT employee_id, email, erased_at FROM distribution.employees "
                                        "WHERE tenant = $1 AND employee_id LIKE 'erased-%'", tenant)
