@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-unit bench docs docs-check up down status
+.PHONY: install demo test test-unit bench docs docs-check up down status reliability
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -22,6 +22,14 @@ test: install docs-check
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit
+
+# Security and bad-input suites with more fuzzing than CI (schemathesis examples per operation).
+# Bounded: about a few minutes on 2 cores. The process-level fault suite is not part of it yet.
+reliability: install
+	PORTEVOIX_FUZZ_EXAMPLES=$${PORTEVOIX_FUZZ_EXAMPLES:-100} $(PY) -m pytest -q -p no:cacheprovider \
+		tests/integration/test_security_api.py tests/integration/test_security_guard.py \
+		tests/integration/test_security_fuzz.py tests/integration/test_reliability_dlq.py \
+		tests/unit/test_properties.py $(ARGS)
 
 bench: install
 	$(PY) -m bench $(ARGS)

@@ -21,6 +21,7 @@ from faststream.specification import AsyncAPI
 from shared import db, logs, metrics
 from shared.auth import TokenVerifier
 from shared.consumer import BatchHandler, EventConsumer, Handler
+from shared.http_guard import GuardedFastAPI, GuardPolicy
 from shared.kafka import KafkaUnavailable, create_broker, declare_publishers
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
@@ -124,8 +125,8 @@ class Service:
             finally:
                 await self.stop()
 
-        app = FastAPI(title=title or f"Portevoix {self.name}", version="1.0.0", lifespan=lifespan,
-                      description=self.description)
+        app = GuardedFastAPI(GuardPolicy.from_settings(self.settings), title=title or f"Portevoix {self.name}",
+                             version="1.0.0", lifespan=lifespan, description=self.description)
         app.state.service = self
         if self.settings.jwt_hs256_secret or self.settings.jwt_jwks_url:
             app.state.token_verifier = TokenVerifier(self.settings)

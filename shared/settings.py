@@ -49,6 +49,27 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str | None = Field("portevoix", description="Expected `aud`")
     jwt_jwks_url: str | None = Field(None, description="JWKS URL of the OIDC issuer (RS256/ES256 tokens)")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    # The HTTP guard (shared/http_guard.py): body size limits and per-client rate limits on the
+    # public endpoints. Defaults are far above what one real client sends.
+    http_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body of any route: "
+                                     "413 from Content-Length before reading, or as soon as a streamed body passes it")
+    http_body_limits: dict[str, int] = Field(
+        {}, description='Body limits by path prefix, overriding http_max_body_bytes (JSON: {"/v1/imports/": 10485760}; '
+                        'the longest matching prefix wins)')
+    rate_limit_redirects_per_second: float = Field(
+        50, ge=0, description="Redirector /r/: requests per second per client address (token bucket; 0 disables)")
+    rate_limit_redirects_burst: int = Field(200, ge=1, description="Redirector /r/: burst per client address")
+    rate_limit_webhooks_per_second: float = Field(
+        50, ge=0, description="Signed webhooks /v1/webhooks/: calls per second per client address and webhook path "
+                              "(0 disables)")
+    rate_limit_webhooks_burst: int = Field(200, ge=1, description="Signed webhooks: burst per client and path")
+    rate_limit_scim_per_second: float = Field(
+        50, ge=0, description="SCIM /scim/: requests per second per SCIM bearer credential (0 disables)")
+    rate_limit_scim_burst: int = Field(200, ge=1, description="SCIM: burst per credential")
+    rate_limit_exempt_clients: list[str] = Field(
+        ["127.0.0.1", "::1"], description="Client addresses never rate limited: loopback by default (local tools, "
+        "the benchmarks). Behind a reverse proxy, uvicorn takes the client from X-Forwarded-For when the peer is in "
+        "FORWARDED_ALLOW_IPS, so proxied clients are limited; set [] to limit loopback too")
 
 
 def load(cls: type[S] = ServiceSettings, **overrides: object) -> S:  # type: ignore[assignment]

@@ -1,0 +1,204 @@
+"""The HTTP guard in front of every service: per-client rate limits on the public endpoints,
+request body size limits and security headers. Pure ASGI, outermost (outside the error handling
+and any middleware a service adds, e.g. tracking's redirect fast path), so a refused request
+costs a dict look-up and never reaches a route.
+
+- Rate limits: one token bucket per client key, in-process (each replica limits on its own; the
+  limit a client sees is per replica). The public endpoints only: the redirector ``/r/``, the
+  signed webhooks ``/v1/webhooks/`` and SCIM ``/scim/``; authenticated APIs are not limited here.
+  The client key is the client address (uvicorn rewrites it from ``X-Forwarded-For`` when the
+  peer is a trusted proxy), plus the path for webhooks (one bucket per source) and the bearer
+  credential for SCIM (one bucket per tenant's SCIM client). Refusal: 429 with ``Retry-After``.
+- Body size: 413 from ``Content-Length`` before anything is read; a body sent without it is
+  counted as it streams and refused when it passes the limit.
+- Security headers on every answer (unless the route set its own).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import metrics
+from shared.settings import ServiceSettings
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"cross-origin-resource-policy", b"same-site"),
+)
+_SECURITY_HEADER_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``per_second`` tokens refill continuously up to ``burst``; 0 per second disables."""
+    per_second: float
+    burst: int
+
+
+class TokenBuckets:
+    """Token buckets by client key. Bounded: past ``max_clients`` keys, the buckets that have
+    refilled (idle clients) are forgotten, which loses nothing since a full bucket is the default."""
+
+    def __init__(self, limit: Limit, max_clients: int = 100_000) -> None:
+        self.limit = limit
+        self.max_clients = max_clients
+        self.buckets: dict[Any, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def take(self, key: Any, now: float) -> float:
+        """0 if the request may go, else the seconds until a token is back."""
+        rate, burst = self.limit.per_second, self.limit.burst
+        tokens, at = self.buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - at) * rate)
+        if tokens >= 1:
+            self.buckets[key] = (tokens - 1, now)
+            if len(self.buckets) > self.max_clients:
+                self._forget_idle(now)
+            return 0.0
+        self.buckets[key] = (tokens, now)
+        return (1 - tokens) / rate
+
+    def _forget_idle(self, now: float) -> None:
+        rate, burst = self.limit.per_second, self.limit.burst
+        self.buckets = {k: (t, at) for k, (t, at) in self.buckets.items() if t + (now - at) * rate < burst}
+
+
+@dataclass
+class GuardPolicy:
+    max_body_bytes: int
+    body_limits: dict[str, int] = field(default_factory=dict)  # path prefix -> bytes (longest prefix wins)
+    rate_limits: dict[str, TokenBuckets] = field(default_factory=dict)  # path prefix -> buckets
+    exempt_clients: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, s: ServiceSettings) -> GuardPolicy:
+        limits = {"/r/": Limit(s.rate_limit_redirects_per_second, s.rate_limit_redirects_burst),
+                  "/v1/webhooks/": Limit(s.rate_limit_webhooks_per_second, s.rate_limit_webhooks_burst),
+                  "/scim/": Limit(s.rate_limit_scim_per_second, s.rate_limit_scim_burst)}
+        return cls(max_body_bytes=s.http_max_body_bytes, body_limits=dict(s.http_body_limits),
+                   rate_limits={p: TokenBuckets(limit) for p, limit in limits.items() if limit.per_second > 0},
+                   exempt_clients=frozenset(s.rate_limit_exempt_clients))
+
+    def body_limit(self, path: str) -> int:
+        matches = [p for p in self.body_limits if path.startswith(p)]
+        return self.body_limits[max(matches, key=len)] if matches else self.max_body_bytes
+
+    def retry_after(self, scope: Scope, now: float) -> float:
+        """0 if the request may go, else the seconds the client should wait."""
+        path: str = scope["path"]
+        for prefix, buckets in self.rate_limits.items():
+            if path.startswith(prefix):
+                client = scope.get("client")
+                address = client[0] if client else ""
+                if address in self.exempt_clients:
+                    return 0.0
+                return buckets.take(_client_key(prefix, address, scope), now)
+        return 0.0
+
+
+def _client_key(prefix: str, address: str, scope: Scope) -> Any:
+    if prefix == "/v1/webhooks/":
+        return address, scope["path"]
+    if prefix == "/scim/":
+        credential = next((v for k, v in scope.get("headers", ()) if k == b"authorization"), None)
+        return (address, credential) if credential is None else credential
+    return address
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class HttpGuard:
+    def __init__(self, app: ASGIApp, policy: GuardPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = self.policy
+        wait = policy.retry_after(scope, time.monotonic())
+        if wait:
+            await _refuse(send, scope, 429, "too many requests from this client",
+                          [(b"retry-after", str(max(1, math.ceil(wait))).encode())])
+            return
+        limit = policy.body_limit(scope["path"])
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _refuse(send, scope, 413, f"request body larger than {limit} bytes")
+            return
+        await self._call_guarded(scope, receive, send, limit)
+
+    async def _call_guarded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        state = {"started": False, "refused": False, "received": 0}
+
+        async def counting_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > limit and not state["started"]:
+                    # Answer now; the app then sees the client gone and whatever it sends is dropped.
+                    state["refused"] = True
+                    await _refuse(send, scope, 413, f"request body larger than {limit} bytes")
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if state["refused"]:
+                return
+            if message["type"] == "http.response.start":
+                state["started"] = True
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                if not _SECURITY_HEADER_NAMES <= present:
+                    headers += [h for h in SECURITY_HEADERS if h[0] not in present]
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not state["refused"]:  # the app failing on the body it was refused is expected
+                raise
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _refuse(send: Send, scope: Scope, status: int, detail: str,
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        *(headers or []), *SECURITY_HEADERS]})
+    await send({"type": "http.response.body", "body": body})
+    metrics.HTTP_REQUESTS.labels(scope.get("method", "GET"), "guard", str(status)).inc()
+
+
+class GuardedFastAPI(FastAPI):
+    """A FastAPI app with the guard around its whole middleware stack, however a service adds to
+    it (a middleware added later would otherwise sit outside the guard)."""
+
+    def __init__(self, policy: GuardPolicy, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.guard_policy = policy
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return HttpGuard(super().build_middleware_stack(), self.guard_policy)

@@ -1,0 +1,141 @@
+"""Every operation of every OpenAPI document, fuzzed by schemathesis from its schema, with a
+valid token of a test tenant (all roles): never a 5xx, and every answer conforms to the schema.
+
+Each service runs in this process under uvicorn on a loopback port (its lifespan started: pool,
+migrations, broker), so the calls go through the whole stack. Examples per operation:
+``PORTEVOIX_FUZZ_EXAMPLES`` (10 by default; ``make reliability`` runs more). Failures are
+collected across all operations and reported together, each with a curl reproduction."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import hypothesis
+import pytest
+import schemathesis
+import uvicorn
+from schemathesis import checks
+
+from services.content.main import ContentSettings
+from services.content.main import create_app as content_app
+from services.distribution.main import DistributionSettings
+from services.distribution.main import create_app as distribution_app
+from services.reporting.main import ReportingSettings
+from services.reporting.main import create_app as reporting_app
+from services.tracking.main import TrackingSettings
+from services.tracking.main import create_app as tracking_app
+from tests.support import new_tenant, settings_for, token
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = int(os.environ.get("PORTEVOIX_FUZZ_EXAMPLES", "10"))
+ROLES = ("admin", "editor", "approver", "analyst", "employee", "privacy")
+# Known failures, each reported to be fixed in its service: "METHOD path" -> why.
+KNOWN: dict[str, str] = {
+    "PUT /v1/admin/channels/{channel}": "distribution answers 422 {detail: {reason, message}} for an invalid "
+                                        "webhook secret; the documented 422 is HTTPValidationError (detail: array)",
+    "GET /v1/kpis/series": "reporting answers 422 {detail: 'scope_id is required for scope_type content'} (a "
+                           "string), outside the documented HTTPValidationError",
+    "GET /v1/kpis/digest": "reporting answers 422 {detail: 'month must be YYYY-MM'} (a string) for ?month=, "
+                           "outside the documented HTTPValidationError",
+    "GET /v1/kpis": "reporting answers 422 with a string detail for ?scope_type=department without scope_id, "
+                    "outside the documented HTTPValidationError",
+    # 500s: a U+0000 in a text reaches PostgreSQL, which refuses it (CharacterNotInRepertoireError in
+    # text, UntranslatableCharacterError in jsonb); the API should refuse it with a 422.
+    "POST /v1/contents": "500 on a U+0000 in a text field (content)",
+    "GET /v1/contents": "500 on ?state=%00 (content)",
+    "PUT /v1/admin/charter": "500 on a U+0000 in a charter term (content)",
+    "PUT /v1/admin/charter/subsidiaries/{subsidiary}": "500 on a U+0000 in a charter term (content)",
+    "PUT /v1/admin/subsidiaries/{code}": "500 on a U+0000 in parent/name (distribution)",
+    "PUT /v1/admin/groups/{name}": "500 on a U+0000 in a member id (distribution)",
+    "GET /v1/directory/headcount": "500 (OverflowError) on ?at=0001-01-01T00:00:00+00:01 (distribution)",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def servers(kafka_bootstrap: str, database_url: str) -> Iterator[dict[str, str]]:
+    apps = {
+        "content": content_app(settings_for(ContentSettings, kafka_bootstrap, database_url)),
+        "distribution": distribution_app(settings_for(DistributionSettings, kafka_bootstrap, database_url)),
+        "tracking": tracking_app(settings_for(TrackingSettings, kafka_bootstrap, database_url)),
+        "reporting": reporting_app(settings_for(ReportingSettings, kafka_bootstrap, database_url)),
+    }
+    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+    urls = {}
+    try:
+        for name, app in apps.items():
+            port = free_port()
+            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                                   access_log=False, lifespan="on"))
+            thread = threading.Thread(target=server.run, name=f"fuzz-{name}", daemon=True)
+            thread.start()
+            running.append((server, thread))
+            deadline = time.monotonic() + 60
+            while not server.started:
+                assert time.monotonic() < deadline and thread.is_alive(), f"{name} did not start"
+                time.sleep(0.05)
+            urls[name] = f"http://127.0.0.1:{port}"
+        yield urls
+    finally:
+        for server, _ in running:
+            server.should_exit = True
+        for _, thread in running:
+            thread.join(30)
+
+
+def fuzz_operation(operation: Any, base_url: str, headers: dict[str, str]) -> str | None:
+    """Run the examples of one operation; the first failure (shrunk), with its reproduction."""
+    failure: dict[str, str] = {}
+
+    @hypothesis.settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                         suppress_health_check=list(hypothesis.HealthCheck), phases=[
+                             hypothesis.Phase.explicit, hypothesis.Phase.generate, hypothesis.Phase.shrink])
+    @hypothesis.given(case=operation.as_strategy())
+    def run(case: Any) -> None:
+        response = case.call(base_url=base_url, headers=headers, timeout=30)
+        try:
+            case.validate_response(response, checks=[checks.not_a_server_error,
+                                                     checks.response_schema_conformance])
+        except Exception as error:
+            failure["text"] = (f"{error}\n  reproduce: {case.as_curl_command(headers=headers)}")
+            raise
+
+    try:
+        run()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # hypothesis re-raises the shrunk example's failure (an exception group)
+        return failure.get("text") or f"{type(error).__name__}: {error}"
+    return None
+
+
+@pytest.mark.parametrize("service", ["content", "distribution", "tracking", "reporting"])
+def test_no_operation_answers_a_5xx_or_outside_its_schema(servers: dict[str, str], service: str) -> None:
+    base_url = servers[service]
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    tenant = new_tenant()
+    headers = token(tenant, *ROLES)
+    failures, known, tried = [], [], 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        label = f"{operation.method.upper()} {operation.path}"
+        tried += 1
+        found = fuzz_operation(operation, base_url, headers)
+        if found:
+            (known if label in KNOWN else failures).append(f"{service} {label}: {found}")
+    assert tried > 0
+    for failure in known:  # reported, not failed: each is a defect filed for its service
+        warnings.warn(f"known failure: {failure[:2000]}", stacklevel=1)
+    assert not failures, f"{len(failures)} of {tried} operations failed:\n" + "\n\n".join(failures)
