@@ -11,6 +11,8 @@ costs a dict look-up and never reaches a route.
   credential for SCIM (one bucket per tenant's SCIM client). Refusal: 429 with ``Retry-After``.
 - Body size: 413 from ``Content-Length`` before anything is read; a body sent without it is
   counted as it streams and refused when it passes the limit.
+- NUL characters (U+0000) in a query string or a JSON body: 422. PostgreSQL cannot store them
+  in text or jsonb, so without this a valid-looking request would end in a 500.
 - Security headers on every answer (unless the route set its own).
 """
 
@@ -132,6 +134,9 @@ class HttpGuard:
             await _refuse(send, scope, 429, "too many requests from this client",
                           [(b"retry-after", str(max(1, math.ceil(wait))).encode())])
             return
+        if b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
+            await _refuse(send, scope, 422, NUL_REFUSED)
+            return
         limit = policy.body_limit(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
@@ -140,17 +145,27 @@ class HttpGuard:
         await self._call_guarded(scope, receive, send, limit)
 
     async def _call_guarded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        state = {"started": False, "refused": False, "received": 0}
+        state = {"started": False, "refused": False, "received": 0, "tail": b""}
+        json_body = b"json" in _header(scope, b"content-type")
+
+        async def refuse(status: int, detail: str) -> Message:
+            # Answer now; the app then sees the client gone and whatever it sends is dropped.
+            state["refused"] = True
+            await _refuse(send, scope, status, detail)
+            return {"type": "http.disconnect"}
 
         async def counting_receive() -> Message:
             message = await receive()
-            if message["type"] == "http.request":
-                state["received"] += len(message.get("body", b""))
-                if state["received"] > limit and not state["started"]:
-                    # Answer now; the app then sees the client gone and whatever it sends is dropped.
-                    state["refused"] = True
-                    await _refuse(send, scope, 413, f"request body larger than {limit} bytes")
-                    return {"type": "http.disconnect"}
+            if message["type"] == "http.request" and not state["started"]:
+                chunk = message.get("body", b"")
+                state["received"] += len(chunk)
+                if state["received"] > limit:
+                    return await refuse(413, f"request body larger than {limit} bytes")
+                if json_body:
+                    window = state["tail"] + chunk  # an escape may straddle two chunks
+                    if b"\\u0000" in window or b"\x00" in window:
+                        return await refuse(422, NUL_REFUSED)
+                    state["tail"] = window[-5:]
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -172,19 +187,25 @@ class HttpGuard:
                 raise
 
 
+NUL_REFUSED = "NUL characters (U+0000) are not accepted in text"
+
+
+def _header(scope: Scope, wanted: bytes) -> bytes:
+    return next((value.lower() for name, value in scope.get("headers", ()) if name == wanted), b"")
+
+
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    try:
+        return int(_header(scope, b"content-length")) if _header(scope, b"content-length") else None
+    except ValueError:
+        return None
 
 
 async def _refuse(send: Send, scope: Scope, status: int, detail: str,
                   headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps({"detail": detail}).encode()
+    # A 422 keeps FastAPI's documented validation-error shape, like every other 422.
+    shaped: object = [{"loc": ["request"], "msg": detail, "type": "value_error"}] if status == 422 else detail
+    body = json.dumps({"detail": shaped}).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         *(headers or []), *SECURITY_HEADERS]})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -164,6 +164,10 @@ async def headcount(principal: Reader, request: Request, at: Annotated[datetime,
                     subsidiary: Annotated[str | None, Query(max_length=200)] = None) -> dict:
     if at.tzinfo is None:
         raise HTTPException(422, "at must carry a time zone offset (RFC 3339)")
+    try:
+        at = at.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+00:01 is before year 1 in UTC
+        raise HTTPException(422, "at is out of range") from None
     try:
         return await admin.headcount(_pool(request), principal, at, subsidiary)
     except admin.OutOfScope as error:

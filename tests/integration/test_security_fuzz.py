@@ -46,15 +46,6 @@ KNOWN: dict[str, str] = {
                            "outside the documented HTTPValidationError",
     "GET /v1/kpis": "reporting answers 422 with a string detail for ?scope_type=department without scope_id, "
                     "outside the documented HTTPValidationError",
-    # 500s: a U+0000 in a text reaches PostgreSQL, which refuses it (CharacterNotInRepertoireError in
-    # text, UntranslatableCharacterError in jsonb); the API should refuse it with a 422.
-    "POST /v1/contents": "500 on a U+0000 in a text field (content)",
-    "GET /v1/contents": "500 on ?state=%00 (content)",
-    "PUT /v1/admin/charter": "500 on a U+0000 in a charter term (content)",
-    "PUT /v1/admin/charter/subsidiaries/{subsidiary}": "500 on a U+0000 in a charter term (content)",
-    "PUT /v1/admin/subsidiaries/{code}": "500 on a U+0000 in parent/name (distribution)",
-    "PUT /v1/admin/groups/{name}": "500 on a U+0000 in a member id (distribution)",
-    "GET /v1/directory/headcount": "500 (OverflowError) on ?at=0001-01-01T00:00:00+00:01 (distribution)",
 }
 
 

@@ -198,3 +198,13 @@ async def test_no_secret_token_or_email_address_reaches_the_logs(
         text = record.getMessage() + str(record.args) + (str(record.exc_info) if record.exc_info else "")
         found = [s[:12] + "…" for s in sensitive if s in text]
         assert not found, f"{record.name}: {found} in {text[:200]}"
+
+
+async def test_nul_characters_are_refused_with_422_before_reaching_the_database(content: httpx.AsyncClient) -> None:
+    headers = token(new_tenant(), "editor")
+    body = {"title": "bad\u0000title", "url": "https://acme.example/x", "language": "en"}
+    refused = await content.post("/v1/contents", json=body, headers=headers)
+    assert refused.status_code == 422 and "NUL" in refused.json()["detail"][0]["msg"]
+    assert (await content.get("/v1/contents?state=%00", headers=headers)).status_code == 422
+    fine = await content.post("/v1/contents", json={**body, "title": "good title"}, headers=headers)
+    assert fine.status_code == 201
