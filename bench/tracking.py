@@ -2,15 +2,17 @@
 process, on loopback, against the real Kafka and PostgreSQL, and in the same run the raw
 aiokafka producer rate for the same events.
 
-python -m bench tracking [--batches N] [--click-rate R] [--click-seconds S]
+python -m bench tracking [--batches N] [--click-rate R] [--click-seconds S] [--profile FILE]
 
 Measured: accepted engagement events per second through ``POST /v1/webhooks/{source}`` (signed
 batches of 100, 202 only after Kafka acknowledged); clicks per second through ``GET /r/{code}``
 with p50/p99 latency, open-loop at a fixed rate (target: p99 under 20 ms at 1,000/s) and
 closed-loop flat out; the raw producer (same settings as the service's: acks=all, idempotent,
 lz4, linger 5 ms) sending the same number of records of the same size, pipelined. Ratio =
-webhook rate / raw producer rate (target: at least 0.5). Results: bench/results/tracking.json
-and tracking.md.
+webhook rate / raw producer rate (target: at least 0.5). The load generator's own ceiling (the
+same closed loop against a trivial server process) is measured too, to show it is not the limit.
+Results: bench/results/tracking.json and tracking.md. With --profile, the service runs under
+cProfile and its statistics go to FILE (the figures are then slower than normal: not written).
 """
 
 from __future__ import annotations
@@ -93,12 +95,30 @@ async def wait_for(check: Any, timeout: float, what: str) -> None:
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+# uvicorn raises SIGTERM again once it has stopped: a Python handler turns it into SystemExit so
+# that the profile is written.
+PROFILED = """
+import cProfile, signal, sys
+from services.tracking.main import main
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+profile = cProfile.Profile()
+profile.enable()
+try:
+    main()
+finally:
+    profile.disable()
+    profile.dump_stats({path!r})
+"""
+
+
 @contextlib.contextmanager
-def tracking_process(kafka_bootstrap: str, database_url: str, port: int, jwt_secret: str, log: Path) -> Any:
+def tracking_process(kafka_bootstrap: str, database_url: str, port: int, jwt_secret: str, log: Path,
+                     profile: Path | None = None) -> Any:
     env = {**os.environ, "PORTEVOIX_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PORTEVOIX_DATABASE_URL": database_url,
            "PORTEVOIX_HTTP_PORT": str(port), "PORTEVOIX_JWT_HS256_SECRET": jwt_secret, "PORTEVOIX_LOG_LEVEL": "WARNING"}
+    command = ["-c", PROFILED.format(path=str(profile))] if profile else ["-m", "services.tracking"]
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "services.tracking"], env=env, stdout=out, stderr=out)
+        process = subprocess.Popen([sys.executable, *command], env=env, stdout=out, stderr=out)
     try:
         yield process
     finally:
@@ -109,11 +129,22 @@ def tracking_process(kafka_bootstrap: str, database_url: str, port: int, jwt_sec
             process.kill()
 
 
-async def run(kafka_bootstrap: str, database_url: str, *, batches: int, click_rate: int, click_seconds: float,
-              workdir: Path) -> dict[str, Any]:
+@contextlib.contextmanager
+def trivial_server(port: int) -> Any:
+    process = subprocess.Popen([sys.executable, "-m", "bench.tracking_load", "--trivial-server", str(port)])
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def run(kafka_bootstrap: str, database_url: str, *, batches: int, webhook_senders: int, click_rate: int,
+              click_seconds: float, workdir: Path, profile: Path | None = None) -> dict[str, Any]:
     tenant, port, jwt_secret = f"bench{uuid.uuid4().hex[:10]}", free_port(), secrets.token_hex(32)
-    base_url = f"http://127.0.0.1:{port}"
-    with tracking_process(kafka_bootstrap, database_url, port, jwt_secret, workdir / "tracking.log"):
+    base_url, ceiling_port = f"http://127.0.0.1:{port}", free_port()
+    with tracking_process(kafka_bootstrap, database_url, port, jwt_secret, workdir / "tracking.log", profile), \
+            trivial_server(ceiling_port):
         async with httpx.AsyncClient(base_url=base_url) as client:
             await wait_for(lambda: _ok(client.get("/readyz")), 60, "the tracking service to be ready")
             events, codes, contents = notifications(tenant)
@@ -126,8 +157,8 @@ async def run(kafka_bootstrap: str, database_url: str, *, batches: int, click_ra
                 admin = {"Authorization": "Bearer " + issue_token(jwt_secret, subject="bench", tenant=tenant,
                                                                   roles=["admin"])}
                 secret = (await client.post(f"/v1/webhook-sources/{source}/secrets", headers=admin)).json()["secret"]
-                plan = {"base_url": base_url, "source": source, "secret": secret, "contents": contents,
-                        "codes": codes, "batches": batches, "batch": 100, "concurrency": 4,
+                plan = {"host": "127.0.0.1", "port": port, "ceiling_port": ceiling_port, "ceiling_requests": 20_000,
+                        "source": source, "secret": secret, "contents": contents, "codes": codes, "batches": batches, "batch": 100, "concurrency": webhook_senders,
                         "click_rate": click_rate, "click_seconds": click_seconds,
                         "flat_out_clicks": max(2000, click_rate * 3), "concurrency_clicks": 16}
                 plan_file = workdir / "plan.json"
@@ -186,8 +217,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench tracking", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=200, help="webhook calls of 100 events (200)")
+    parser.add_argument("--webhook-senders", type=int, default=4, help="concurrent webhook calls (4)")
     parser.add_argument("--click-rate", type=int, default=1000, help="clicks per second, open loop (1000)")
     parser.add_argument("--click-seconds", type=float, default=10.0, help="seconds of clicks at that rate (10)")
+    parser.add_argument("--profile", type=Path, help="run the service under cProfile, statistics to this file")
     args = parser.parse_args(argv)
 
     from deploy.local import stack
@@ -198,11 +231,15 @@ def main(argv: list[str]) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="portevoix-bench-tracking-") as workdir:
             results = asyncio.run(run(env.kafka_bootstrap, env.database_url, batches=args.batches,
+                                      webhook_senders=args.webhook_senders,
                                       click_rate=args.click_rate, click_seconds=args.click_seconds,
-                                      workdir=Path(workdir)))
+                                      workdir=Path(workdir), profile=args.profile))
     finally:
         if not already_running:
             stack.down()
+    if args.profile:
+        print(json.dumps(results, indent=2))
+        return 0
     report = {
         "benchmark": "tracking", "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "run_seconds": round(time.perf_counter() - started, 1),
@@ -210,7 +247,8 @@ def main(argv: list[str]) -> int:
                     "loadavg_before": [round(x, 2) for x in load_before],
                     "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
         "setup": {"service": "python -m services.tracking (uvicorn, 1 worker)",
-                  "load_generator": "python -m bench.tracking_load (httpx, another process, loopback)",
+                  "load_generator": "python -m bench.tracking_load (raw asyncio HTTP/1.1 keep-alive client on uvloop, "
+                                    "another process, loopback)",
                   "links": CONTENTS * AMBASSADORS, "webhook_batch": 100},
         "targets": {"webhook_to_raw_at_least": TARGET_RATIO, "redirect_p99_ms_under": TARGET_P99_MS},
         "results": results,
@@ -225,6 +263,7 @@ def main(argv: list[str]) -> int:
 def markdown(report: dict[str, Any]) -> str:
     r = report["results"]
     w, c, f, raw = r["webhooks"], r["clicks_at_rate"], r["clicks_flat_out"], r["raw_producer"]
+    g = r["generator_ceiling"]
     return "\n".join([
         "# Tracking benchmark", "",
         f"Run {report['run_at']}, {report['run_seconds']} s, {report['machine']['cpus']} CPUs, load "
@@ -242,6 +281,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"| {'ok' if r['checks']['redirect_p99_under_20ms'] else 'MISSED'} |",
         f"| redirect flat out ({f['concurrency']} concurrent) | {f['clicks_per_second']:,.0f} clicks/s, "
         f"p50 {f['latency']['p50_ms']} ms, p99 {f['latency']['p99_ms']} ms | | |",
+        f"| load generator ceiling (same loop, trivial server process) | {g['clicks_per_second']:,.0f} requests/s, "
+        f"p50 {g['latency']['p50_ms']} ms, p99 {g['latency']['p99_ms']} ms | | |",
         "", f"Webhook batch latency: p50 {w['batch_latency']['p50_ms']} ms, p99 {w['batch_latency']['p99_ms']} ms. "
         f"Statuses: webhooks {w['statuses']}, clicks {c['statuses']}. Every click's event reached Kafka "
         "(the outbox drained) before the run ended.", "",

@@ -100,7 +100,12 @@ async def publish_now(broker: KafkaBroker, topic: Topic, events: Iterable[CloudE
                       key: bytes | None = None, timeout: float = 5.0) -> int:
     """Publish events and wait for Kafka's acknowledgement, or raise :class:`KafkaUnavailable`
     (the records may still be delivered later from the producer's buffer: consumers dedup by id)."""
-    records = [to_binary(e, key) for e in events]
+    return await publish_records(broker, topic, [to_binary(e, key) for e in events], timeout=timeout)
+
+
+async def publish_records(broker: KafkaBroker, topic: Topic, records: list[KafkaRecord], *,
+                          timeout: float = 5.0) -> int:
+    """:func:`publish_now` for records already built (e.g. by ``envelope.binary_record``)."""
     try:
         return await asyncio.wait_for(send_records(broker, topic.name, records), timeout)
     except (TimeoutError, OSError, KafkaError) as error:

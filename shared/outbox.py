@@ -41,7 +41,13 @@ async def enqueue(conn: asyncpg.Connection, topic: Topic, events: Iterable[Cloud
     """Add events to the outbox inside the caller's transaction. Many events go by COPY."""
     if isinstance(events, CloudEvent):
         events = [events]
-    rows = [_row(topic, event, to_binary(event, key)) for event in events]
+    return await enqueue_records(conn, topic, [to_binary(event, key) for event in events])
+
+
+async def enqueue_records(conn: asyncpg.Connection, topic: Topic, records: Iterable[KafkaRecord]) -> int:
+    """:func:`enqueue` for records already built (e.g. by ``envelope.binary_record``); the dedup
+    id is each record's ``ce_id`` header. One ``pg_notify`` per call, however many records."""
+    rows = [(topic.name, r.key, r.value, json.dumps(r.headers), r.headers["ce_id"]) for r in records]
     if len(rows) > 20:
         await conn.copy_records_to_table("outbox", records=rows, columns=COLUMNS)
     elif rows:
@@ -50,10 +56,6 @@ async def enqueue(conn: asyncpg.Connection, topic: Topic, events: Iterable[Cloud
     if rows:
         await conn.execute("SELECT pg_notify('portevoix_outbox_' || current_schema(), '')")
     return len(rows)
-
-
-def _row(topic: Topic, event: CloudEvent[Any], record: KafkaRecord) -> tuple[str, bytes, bytes, str, str]:
-    return topic.name, record.key, record.value, json.dumps(record.headers), event.id
 
 
 class OutboxRelay:

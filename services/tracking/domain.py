@@ -10,7 +10,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 # Same alphabet and bounds as shared.events.TrackedLink.code: anything else is not ours.
 CODE = re.compile(r"[A-Za-z0-9_-]{6,64}")
@@ -42,6 +42,17 @@ def client_fingerprint(code: str, ip: str, user_agent: str | None) -> bytes:
     """Who clicked, approximately, without storing the address as such. Mixed with the code so
     that one client's rows on two links do not share a value."""
     return hashlib.sha256(f"{code}\n{ip}\n{user_agent or ''}".encode()).digest()
+
+
+def unique_clicks(clients: list[tuple[str, bytes]], opened: set[tuple[str, bytes]]) -> list[bool]:
+    """Which clicks of a group, in order, are unique: a click whose (code, client) opened a new
+    window, and only the first of that pair in the group (the others fall in its window)."""
+    seen: set[tuple[str, bytes]] = set()
+    unique = []
+    for client in clients:
+        unique.append(client in opened and client not in seen)
+        seen.add(client)
+    return unique
 
 
 def with_utm(destination: str, *, network: str, content_id: str, campaign: str | None, ambassador_id: str) -> str:
@@ -158,6 +169,12 @@ def post_key(network: str, post_url: str | None) -> str:
         if not name.lower().startswith("utm_") and name.lower() not in TRACKING_PARAMETERS)
     path = parts.path.rstrip("/")
     return f"{host}{path}" + (f"?{urlencode(kept)}" if kept else "")
+
+
+def location_header(url: str) -> str | None:
+    """The Location header for ``url`` (quoted as Starlette's RedirectResponse does), or None
+    when it is not a location we send."""
+    return quote(url, safe=":/%#?=@[]!$&'()*+,;") if safe_location(url) else None
 
 
 def safe_location(url: str) -> bool:

@@ -6,15 +6,18 @@ import asyncio
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from faststream.kafka import KafkaBroker
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from services.tracking import domain, repository
+from services.tracking.group_commit import GroupCommit
+from services.tracking.link_cache import Link, LinkCache
 from services.tracking.models import (
     NewWebhookSecret,
     Rejection,
@@ -26,12 +29,13 @@ from services.tracking.models import (
 )
 from shared import outbox, topics
 from shared.auth import Principal
-from shared.envelope import CloudEvent, new_event, record_key
+from shared.envelope import CloudEvent, KafkaRecord, binary_record, new_event, record_key
 from shared.events import EngagementKind, EngagementRecorded, NotificationSent
-from shared.kafka import publish_now
+from shared.kafka import publish_records
 
 log = logging.getLogger(__name__)
 SOURCE = "portevoix/tracking"
+CONNECTOR = EngagementRecorded.model_fields["connector"].default  # clicks are our own, not a connector's
 DELIVERIES_KEPT = timedelta(days=1)  # far past the 5-minute signature tolerance
 
 
@@ -51,36 +55,69 @@ class Click:
     ip: str
     user_agent: str | None
     preview: bool = False  # a HEAD request: a link checker or unfurler, never a person
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-async def follow_link(pool: asyncpg.Pool, click: Click) -> str:
-    """Record a click on a tracked link and return where to send the browser.
+class Redirector:
+    """Follows tracked links: links held in memory once learnt, and the clicks of concurrent
+    requests recorded together, one transaction per group (each request still answers only
+    once its own click and engagement event are committed)."""
 
-    The click and its engagement event are committed in one small transaction (the event in the
-    outbox, published by the relay): the redirect never waits for Kafka, and a click made while
-    Kafka is down is kept and sent when it is back."""
-    if not domain.valid_code(click.code):
-        raise UnknownLink(click.code)
-    client = domain.client_fingerprint(click.code, click.ip, click.user_agent)
-    async with pool.acquire() as conn, conn.transaction():
-        link = await repository.link(conn, click.code)
+    def __init__(self, pool: Callable[[], asyncpg.Pool], *, cache_size: int) -> None:
+        self._pool = pool
+        self.links = LinkCache(cache_size)
+        self._clicks: GroupCommit[tuple[Link, Click], None] = GroupCommit(self._record)
+
+    async def follow(self, click: Click) -> str:
+        """Record a click on a tracked link and return where to send the browser.
+
+        The click and its engagement event are committed in one transaction (the event in the
+        outbox, published by the relay): the redirect never waits for Kafka, and a click made
+        while Kafka is down is kept and sent when it is back."""
+        if not domain.valid_code(click.code):
+            raise UnknownLink(click.code)
+        link = self.links.get(click.code) or await self._learn(click.code)
         if link is None:
             raise UnknownLink(click.code)
-        location = domain.with_utm(link["destination_url"], network=link["network"], content_id=link["content_id"],
-                                   campaign=link["campaign"], ambassador_id=link["ambassador_id"])
-        if not domain.safe_location(location):
+        if link.location is None:
             log.warning("link %s has a destination we will not redirect to", click.code)
             raise UnknownLink(click.code)
-        unique = await repository.mark_click(conn, click.code, client, domain.UNIQUE_WINDOW)
-        engagement = new_event(
-            "engagement.recorded", source=SOURCE, subject=link["content_id"], tenant=link["tenant"],
-            data=EngagementRecorded(
-                content_id=link["content_id"], kind=EngagementKind.click, network=link["network"],
-                ambassador_id=link["ambassador_id"], link_code=click.code,
-                human=not click.preview and domain.is_human(click.user_agent), unique=unique,
-                occurred_at=datetime.now(UTC)))
-        await outbox.enqueue(conn, topics.ENGAGEMENTS, engagement, key=record_key(link["tenant"], link["content_id"]))
-    return location
+        await self._clicks.submit((link, click))
+        return link.location
+
+    async def _learn(self, code: str) -> Link | None:
+        async with self._pool().acquire() as conn:
+            row = await repository.link(conn, code)
+        if row is None:
+            return None
+        location = domain.with_utm(row["destination_url"], network=row["network"], content_id=row["content_id"],
+                                   campaign=row["campaign"], ambassador_id=row["ambassador_id"])
+        link = Link(code=code, tenant=row["tenant"], content_id=row["content_id"], ambassador_id=row["ambassador_id"],
+                    network=row["network"], location=domain.location_header(location),
+                    key=record_key(row["tenant"], row["content_id"]))
+        self.links.put(link)
+        return link
+
+    async def _record(self, clicks: list[tuple[Link, Click]]) -> list[None]:
+        clients = [(link.code, domain.client_fingerprint(link.code, click.ip, click.user_agent))
+                   for link, click in clicks]
+        async with self._pool().acquire() as conn, conn.transaction():
+            opened = await repository.open_click_windows(conn, sorted(set(clients)), domain.UNIQUE_WINDOW)
+            unique = domain.unique_clicks(clients, opened)
+            await outbox.enqueue_records(conn, topics.ENGAGEMENTS, [
+                click_engagement(link, click, unique=u) for (link, click), u in zip(clicks, unique, strict=True)])
+        return [None] * len(clicks)
+
+
+def click_engagement(link: Link, click: Click, *, unique: bool) -> KafkaRecord:
+    """The engagement.recorded event of a click, built directly as a record (no model round
+    trip: this runs for every click; tests check it parses into EngagementRecorded)."""
+    return binary_record("engagement.recorded", source=SOURCE, subject=link.content_id, tenant=link.tenant,
+                         key=link.key, time=click.at, data={
+                             "content_id": link.content_id, "kind": EngagementKind.click.value,
+                             "network": link.network, "count": 1, "ambassador_id": link.ambassador_id,
+                             "link_code": link.code, "human": not click.preview and domain.is_human(click.user_agent),
+                             "unique": unique, "connector": CONNECTOR, "occurred_at": click.at.isoformat()})
 
 
 async def prune_forever(pool: asyncpg.Pool, every_seconds: float = 300.0) -> None:
@@ -146,8 +183,8 @@ async def receive_webhook(pool: asyncpg.Pool, broker: KafkaBroker, call: Webhook
             if not await repository.claim_delivery(conn, call.source, call.webhook_id, answer.model_dump()):
                 stored = await repository.delivery_answer(conn, call.source, call.webhook_id)
                 return WebhookAnswer.model_validate({**stored, "duplicate": True})
-            # Keyed by content (to_binary's default key: tenant/subject), pipelined, acks=all.
-            await publish_now(broker, topics.ENGAGEMENTS, engagements, timeout=kafka_timeout)
+            # Keyed by content (the default key: tenant/subject), pipelined, acks=all.
+            await publish_records(broker, topics.ENGAGEMENTS, engagements, timeout=kafka_timeout)
     return answer
 
 
@@ -164,15 +201,17 @@ def parse_batch(body: bytes, max_events: int) -> list[Any]:
     return items
 
 
+WEBHOOK_EVENTS = TypeAdapter(list[WebhookEvent])
+
+
 def validate_events(items: list[Any], now: datetime) -> tuple[list[tuple[int, WebhookEvent]], list[Rejection]]:
     """Each event on its own: a bad one is rejected with its reason, the others go on."""
-    valid, rejected = [], []
-    for index, item in enumerate(items):
-        try:
-            event = WebhookEvent.model_validate(item)
-        except ValidationError as error:
-            rejected.append(Rejection(index=index, reason=_reason(error)))
-            continue
+    try:  # the usual case, every event well-formed: validated in one call
+        checked, rejected = list(enumerate(WEBHOOK_EVENTS.validate_python(items))), []
+    except ValidationError:
+        checked, rejected = _validate_one_by_one(items)
+    valid = []
+    for index, event in checked:
         if domain.too_far_ahead(event.occurred_at, now):
             rejected.append(Rejection(index=index, reason="occurred_at: in the future"))
             continue
@@ -180,32 +219,51 @@ def validate_events(items: list[Any], now: datetime) -> tuple[list[tuple[int, We
     return valid, rejected
 
 
+def _validate_one_by_one(items: list[Any]) -> tuple[list[tuple[int, WebhookEvent]], list[Rejection]]:
+    checked, rejected = [], []
+    for index, item in enumerate(items):
+        try:
+            checked.append((index, WebhookEvent.model_validate(item)))
+        except ValidationError as error:
+            rejected.append(Rejection(index=index, reason=_reason(error)))
+    return checked, rejected
+
+
 def _reason(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(event)'}: {e['msg']}" for e in error.errors()[:5])
 
 
 async def _resolve(conn: asyncpg.Connection, tenant: str, source: str, webhook_id: str,
-                   valid: list[tuple[int, WebhookEvent]]) -> tuple[list[CloudEvent[Any]], list[Rejection]]:
+                   valid: list[tuple[int, WebhookEvent]]) -> tuple[list[KafkaRecord], list[Rejection]]:
     """The engagements of the events that name the tenant's own contents and links."""
     contents = await repository.known_contents(conn, tenant, sorted({e.content_id for _, e in valid}))
     codes = sorted({e.link_code for _, e in valid if e.link_code})
     links = await repository.tenant_links(conn, tenant, codes) if codes else {}
+    return engagement_records(tenant, source, webhook_id, valid, contents, links, datetime.now(UTC))
+
+
+def engagement_records(tenant: str, source: str, webhook_id: str, valid: list[tuple[int, WebhookEvent]],
+                       contents: set[str], links: Mapping[str, Mapping[str, str]],
+                       now: datetime) -> tuple[list[KafkaRecord], list[Rejection]]:
+    """The records of the events whose content and link are the tenant's, and why the others
+    are not. Built directly as records, no model round trip per event (tests check that they
+    parse into EngagementRecorded)."""
     engagements, rejected = [], []
     for index, event in valid:
         link = links.get(event.link_code) if event.link_code else None
         reason = domain.reference_problem(
-            content_id=event.content_id, network=str(event.network), ambassador_id=event.ambassador_id,
+            content_id=event.content_id, network=event.network.value, ambassador_id=event.ambassador_id,
             link_code=event.link_code, known_contents=contents, link=dict(link) if link else None)
         if reason:
             rejected.append(Rejection(index=index, reason=reason))
             continue
-        engagements.append(new_event(
+        engagements.append(binary_record(
             "engagement.recorded", source=SOURCE, subject=event.content_id, tenant=tenant,
-            id=domain.event_id(source, webhook_id, index),
-            data=EngagementRecorded(
-                content_id=event.content_id, kind=EngagementKind(event.type), network=event.network,
-                count=event.count, ambassador_id=event.ambassador_id or (link["ambassador_id"] if link else None),
-                link_code=event.link_code, connector=source, occurred_at=event.occurred_at)))
+            id=domain.event_id(source, webhook_id, index), time=now, data={
+                "content_id": event.content_id, "kind": event.type, "network": event.network.value,
+                "count": event.count, "ambassador_id": event.ambassador_id or (link["ambassador_id"] if link else None),
+                "link_code": event.link_code, "human": True, "unique": True, "connector": source,
+                "occurred_at": event.occurred_at.isoformat()}))
     return engagements, rejected
 
 

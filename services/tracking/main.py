@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,7 @@ class TrackingSettings(ServiceSettings):
         "lz4", description="Engagements are produced in volume: lz4 is cheap on CPU")
     webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest webhook body (413 above)")
     webhook_max_events: int = Field(1000, ge=1, description="Most events in one webhook call (413 above)")
+    link_cache_size: int = Field(100_000, ge=1, description="Tracked links the redirector keeps in memory")
 
 
 def create_app(settings: TrackingSettings | None = None) -> FastAPI:
@@ -33,9 +35,20 @@ def create_app(settings: TrackingSettings | None = None) -> FastAPI:
     )
     service.consume(topics.NOTIFICATIONS, {"notification.sent": handlers.on_notification_sent})
     app = service.http_app(api.router, api.webhooks, api.shares, api.admin)
+    app.state.redirector = handlers.Redirector(lambda: service.pool, cache_size=settings.link_cache_size)
+    app.add_middleware(api.RedirectFastPath)  # outermost: the redirects skip the rest of the stack
     app.add_exception_handler(HTTPException, api.not_found_page)
     service.run_while_started(lambda: handlers.prune_forever(service.pool))
+    service.run_while_started(_freeze_startup_objects)
     return app
+
+
+async def _freeze_startup_objects() -> None:
+    """The objects of start-up (modules, app, models) live as long as the process: keep them out
+    of the garbage collector's full passes, which otherwise stall every request in flight for
+    tens of milliseconds now and then (measured: the redirector's p99)."""
+    gc.collect()
+    gc.freeze()
 
 
 def main() -> None:

@@ -31,15 +31,18 @@ async def link(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
         code)
 
 
-async def mark_click(conn: asyncpg.Connection, code: str, client: bytes, window: timedelta) -> bool:
-    """Note a client's click on a code; return True if it opens a new window (a unique click).
-    One statement, so two replicas seeing the same client at once count it once."""
-    opened = await conn.fetchval(
-        """INSERT INTO recent_clicks AS r (code, client, window_start) VALUES ($1, $2, now())
+async def open_click_windows(conn: asyncpg.Connection, clients: list[tuple[str, bytes]],
+                             window: timedelta) -> set[tuple[str, bytes]]:
+    """Note clicks of (code, client) pairs, each pair once; return those that opened a new
+    window (unique clicks). One statement, so two replicas seeing the same client at once count
+    it once; rows are locked in (code, client) order, so two concurrent groups cannot deadlock."""
+    rows = await conn.fetch(
+        """INSERT INTO recent_clicks AS r (code, client, window_start)
+           SELECT code, client, now() FROM unnest($1::text[], $2::bytea[]) AS t(code, client) ORDER BY code, client
            ON CONFLICT (code, client) DO UPDATE SET window_start = now()
            WHERE r.window_start <= now() - $3::interval
-           RETURNING true""", code, client, window)
-    return bool(opened)
+           RETURNING code, client""", [code for code, _ in clients], [client for _, client in clients], window)
+    return {(r["code"], r["client"]) for r in rows}
 
 
 async def prune_clicks(conn: asyncpg.Connection, window: timedelta) -> int:

@@ -3,6 +3,7 @@ and codes crafted to bend the redirect or the response headers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -54,3 +55,19 @@ async def test_crafted_codes_never_redirect_nor_inject_headers(client: httpx.Asy
         response = await client.request(method, path, headers=BROWSER)
         assert response.status_code == 404, (method, path)
         assert "location" not in response.headers and "set-cookie" not in response.headers
+
+
+async def test_concurrent_clicks_of_one_client_are_all_recorded_and_one_is_unique(
+        client: httpx.AsyncClient, kafka_bootstrap: str, database_url: str) -> None:
+    """Clicks arriving together share one transaction (group commit): each is still answered
+    only once recorded, and the unique-click decision holds within the group."""
+    tenant = new_tenant()
+    _, _, code, _ = await notify(kafka_bootstrap, tenant, "https://example.com/together", None)
+    await learnt(database_url, code)
+    answers = await asyncio.gather(*(client.get(f"/r/{code}", headers=BROWSER) for _ in range(30)))
+    assert [a.status_code for a in answers] == [302] * 30
+    records = await read_topic(kafka_bootstrap, ENGAGEMENTS.name, lambda r: header(r, "ce_tenantid") == tenant,
+                               expect=30, settle=1.0)
+    data = [json.loads(r.value) for r in records]
+    assert len({header(r, "ce_id") for r in records}) == 30
+    assert sum(d["unique"] for d in data) == 1 and all(d["human"] for d in data)
