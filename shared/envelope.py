@@ -93,7 +93,8 @@ def to_binary(event: CloudEvent[Any], key: bytes | None = None) -> KafkaRecord:
 
 
 def binary_record(type: str, *, source: str, subject: str, tenant: str, data: dict[str, Any],
-                  id: str | None = None, time: datetime | None = None, key: bytes | None = None) -> KafkaRecord:
+                  id: str | None = None, time: datetime | None = None, key: bytes | None = None,
+                  traceparent: str | None = None) -> KafkaRecord:
     """``to_binary(new_event(...))`` without building the models: the same headers and value,
     for producers of many events whose attributes and ``data`` are valid by construction (the
     caller's tests check that its records parse with :func:`from_kafka` and :func:`typed`)."""
@@ -107,6 +108,9 @@ def binary_record(type: str, *, source: str, subject: str, tenant: str, data: di
         "ce_tenantid": tenant,
         "content-type": JSON,
     }
+    traceparent = traceparent or current_traceparent()  # as new_event: the request's or event's trace
+    if traceparent:
+        headers["ce_traceparent"] = traceparent
     value = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     return KafkaRecord(key=key or record_key(tenant, subject), value=value, headers=headers)
 
