@@ -67,9 +67,8 @@ class ServiceSettings(BaseSettings):
         50, ge=0, description="SCIM /scim/: requests per second per SCIM bearer credential (0 disables)")
     rate_limit_scim_burst: int = Field(200, ge=1, description="SCIM: burst per credential")
     rate_limit_exempt_clients: list[str] = Field(
-        ["127.0.0.1", "::1"], description="Client addresses never rate limited: loopback by default (local tools, "
-        "the benchmarks). Behind a reverse proxy, uvicorn takes the client from X-Forwarded-For when the peer is in "
-        "FORWARDED_ALLOW_IPS, so proxied clients are limited; set [] to limit loopback too")
+        [], description="Client addresses never rate limited (none by default: behind a sidecar proxy every client "
+        'looks like loopback). Local tools and benchmarks set ["127.0.0.1", "::1"]')
 
 
 def load(cls: type[S] = ServiceSettings, **overrides: object) -> S:  # type: ignore[assignment]

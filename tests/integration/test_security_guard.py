@@ -98,9 +98,9 @@ async def test_scim_is_limited_per_credential(distribution: httpx.AsyncClient) -
         assert (await caller.get("/scim/v2/Users", headers=second)).status_code == 401
 
 
-async def test_loopback_is_exempt_by_default_for_local_tools_and_benchmarks() -> None:
+async def test_nobody_is_exempt_by_default_since_a_sidecar_proxy_makes_every_client_loopback() -> None:
     defaults = TrackingSettings()
-    assert "127.0.0.1" in defaults.rate_limit_exempt_clients
+    assert defaults.rate_limit_exempt_clients == []
     assert defaults.rate_limit_redirects_per_second == 50 and defaults.rate_limit_redirects_burst == 200
 
 

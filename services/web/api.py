@@ -1,0 +1,149 @@
+"""The web front's HTTP API: the pages, the demo login, the training kit, the ambassador's
+results, and the same-origin proxy to the four services. Thin: each route calls one handler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from services.web import domain, handlers, proxy
+from services.web.models import (
+    FrontConfig,
+    LoginAnswer,
+    LoginRequest,
+    MyResults,
+    ReadConfirmation,
+    ReadRecorded,
+    TrainingKit,
+    TrainingKitRequest,
+    TrainingKitWritten,
+)
+from shared.auth import Principal, current_principal, require
+
+STATIC = Path(__file__).parent / "static"
+PAGES = {"/": "hub.html", "/studio": "studio.html", "/dashboard": "dashboard.html", "/login": "login.html"}
+
+pages = APIRouter(include_in_schema=False)
+router = APIRouter(prefix="/api/web", tags=["web"])
+login = APIRouter(tags=["login"])
+gateway = APIRouter(prefix="/api", tags=["proxy"])
+
+Anyone = Annotated[Principal, Depends(current_principal)]
+Employee = Annotated[Principal, Depends(require("employee"))]
+Author = Annotated[Principal, Depends(require("editor", "admin"))]
+
+
+def _pool(request: Request):  # noqa: ANN202
+    return request.app.state.service.pool
+
+
+def _settings(request: Request):  # noqa: ANN202
+    return request.app.state.settings
+
+
+def _client(request: Request) -> httpx.AsyncClient:
+    return request.app.state.http
+
+
+def _page(name: str):  # noqa: ANN202
+    async def page() -> FileResponse:
+        # no-cache: a new release's pages are picked up at once (they are small).
+        return FileResponse(STATIC / name, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+    return page
+
+
+for route, file in PAGES.items():
+    pages.add_api_route(route, _page(file), methods=["GET"])
+
+
+@router.get("/config", response_model=FrontConfig, summary="What the pages need to know about this front")
+async def config(request: Request) -> dict:
+    s = _settings(request)
+    return {"local_login": s.web_local_login and s.jwt_hs256_secret is not None,
+            "kpi_poll_seconds": s.web_kpi_poll_seconds}
+
+
+@login.post("/login", response_model=LoginAnswer, summary="Demo login: a token for any user and roles "
+            "(only with PORTEVOIX_WEB_LOCAL_LOGIN=true; production signs in with the enterprise's OIDC issuer)",
+            responses={404: {"description": "Local login is off"}, 422: {"description": "Unknown role"}})
+async def local_login(body: LoginRequest, request: Request) -> dict:
+    s = _settings(request)
+    if not s.web_local_login or s.jwt_hs256_secret is None:
+        raise HTTPException(404, "local login is off: sign in with your identity provider")
+    unknown = domain.invalid_local_roles(body.roles)
+    if unknown:
+        raise HTTPException(422, f"unknown roles: {', '.join(unknown)}")
+    token = handlers.local_token(s.jwt_hs256_secret.get_secret_value(), s.jwt_audience, body.tenant, body.subject,
+                                 sorted(set(body.roles)), body.subsidiary, s.web_login_ttl_seconds)
+    return {"token": token, "expires_in": s.web_login_ttl_seconds}
+
+
+@router.get("/training", response_model=TrainingKit, summary="The tenant's charter and training kit, in the "
+            "caller's language, and whether he confirmed reading it")
+async def training(principal: Anyone, request: Request, lang: str | None = None) -> dict:
+    language = domain.language_of(lang or request.headers.get("accept-language"))
+    return await handlers.training(_pool(request), principal, request.app.state.default_kit, language)
+
+
+@router.put("/training", response_model=TrainingKitWritten, summary="Write the tenant's training kit (studio)")
+async def put_training(body: TrainingKitRequest, principal: Author, request: Request) -> dict:
+    if principal.subsidiary is not None:
+        raise HTTPException(403, "the training kit is the tenant's: requires a group-level editor")
+    return await handlers.put_training(_pool(request), principal, body.texts)
+
+
+@router.post("/training/read", response_model=ReadRecorded, summary="I have read the training kit")
+async def confirm_read(body: ReadConfirmation, principal: Employee, request: Request) -> dict:
+    return await handlers.confirm_read(_pool(request), principal, body.version)
+
+
+@router.get("/me/results", response_model=MyResults, summary="My shares, clicks, reactions and reach, "
+            "and the ambassadors' leaderboard", responses={404: {"description": "Not enrolled"},
+                                                            503: {"description": "No reporting credential"}})
+async def my_results(principal: Employee, request: Request) -> dict:
+    s = _settings(request)
+    reader = None
+    if s.jwt_hs256_secret is not None:  # a one-minute reader token, for this tenant only
+        reader = handlers.local_token(s.jwt_hs256_secret.get_secret_value(), s.jwt_audience, principal.tenant,
+                                      "portevoix-web", ["analyst"], None, 60)
+    try:
+        return await handlers.my_results(_client(request), request.app.state.bases,
+                                         request.headers["authorization"], principal, reader)
+    except handlers.NotEnrolled:
+        raise HTTPException(404, {"reason": "not_enrolled", "message": "you are not an ambassador"}) from None
+    except handlers.NotConfigured as error:
+        raise HTTPException(503, str(error)) from None
+    except httpx.HTTPError as error:
+        raise HTTPException(502, f"results unavailable: {type(error).__name__}") from None
+
+
+@gateway.api_route("/{service}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                   summary="Same-origin proxy to content, distribution, tracking or reporting")
+async def forward(service: str, path: str, request: Request) -> Response:
+    pool = _pool(request)
+    principal: Principal | None = None
+    if domain.is_share_confirmation(service, request.method, path) or _is_erasure(service, request.method, path):
+        principal = await _principal(request)
+    if domain.is_share_confirmation(service, request.method, path) and not await handlers.may_share(pool, principal):
+        return JSONResponse({"detail": {"reason": "training_not_read",
+                                        "message": "read the charter and training kit before your first share"}}, 409)
+    answer = await proxy.forward(_client(request), request.app.state.bases, service, path, request)
+    if principal is not None and _is_erasure(service, request.method, path) and answer.status_code == 200:
+        await handlers.forget(pool, principal)
+    return answer
+
+
+def _is_erasure(service: str, method: str, path: str) -> bool:
+    return service == "distribution" and method == "POST" and path.strip("/") == "v1/me/erasure"
+
+
+async def _principal(request: Request) -> Principal:
+    from fastapi.security import HTTPAuthorizationCredentials
+
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    creds: Any = HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials) if credentials else None
+    return await current_principal(request, creds)

@@ -1,0 +1,79 @@
+"""The web front's own request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]*$")]
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: Id
+    subject: Id = Field(description="The user: for an ambassador, his HR employee id")
+    roles: list[Annotated[str, Field(max_length=50)]] = Field(min_length=1, max_length=6)
+    subsidiary: Id | None = Field(None, description="Confine the roles to this org unit's subtree")
+
+
+class LoginAnswer(BaseModel):
+    token: str
+    token_type: str = "Bearer"
+    expires_in: int
+
+
+class TrainingKit(BaseModel):
+    version: int = Field(description="0: the default kit of the settings file (nothing written in the studio yet)")
+    language: str
+    text: str
+    texts: dict[str, str]
+    written_in_studio: bool
+    updated_by: str | None
+    read_version: int | None = Field(description="The version the caller confirmed reading; None: not yet")
+    read_at: datetime | None
+
+
+class TrainingKitRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    texts: dict[Annotated[str, Field(pattern=r"^[a-z]{2}$")], Annotated[str, Field(min_length=1, max_length=20_000)]] = \
+        Field(min_length=1, max_length=10, description="The kit per language (en, fr…)")
+
+
+class TrainingKitWritten(BaseModel):
+    version: int
+    texts: dict[str, str]
+    updated_by: str
+    updated_at: datetime
+
+
+class ReadConfirmation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=0, description="The kit version the reader was shown")
+
+
+class ReadRecorded(BaseModel):
+    version: int
+    read_at: datetime
+
+
+class LeaderboardEntry(BaseModel):
+    rank: int
+    id: str
+    value: int
+    me: bool
+
+
+class MyResults(BaseModel):
+    ambassador_id: str
+    kpis: dict[str, float | int | None]
+    leaderboard: list[LeaderboardEntry]
+
+
+class FrontConfig(BaseModel):
+    local_login: bool
+    kpi_poll_seconds: float
