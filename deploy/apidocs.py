@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-SERVICES = ("content", "distribution", "tracking", "reporting")
+SERVICES = ("content", "distribution", "tracking", "reporting", "web")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
@@ -59,6 +59,8 @@ def configuration_reference() -> str:
         lines += [f"## {scope}", "", "| variable | default | meaning |", "|---|---|---|"]
         for field, info in rows:
             default = info.default
+            if isinstance(default, Path):  # the same document on every machine
+                default = default.resolve().relative_to(DOCS.parent)
             shown = "" if default is None else f"`{json.dumps(default, default=str)}`"
             if hasattr(default, "get_secret_value"):
                 shown = "(secret; local default)"

@@ -25,7 +25,7 @@ def test_manifests_validate_against_the_kubernetes_schemas():
 
 def test_every_deployment_has_probes_resources_and_a_graceful_stop():
     deployments = [d for d in yaml.safe_load_all((K8S / "services.yaml").read_text()) if d["kind"] == "Deployment"]
-    assert {d["metadata"]["name"] for d in deployments} == {"content", "distribution", "tracking", "reporting"}
+    assert {d["metadata"]["name"] for d in deployments} == {"content", "distribution", "tracking", "reporting", "web"}
     for deployment in deployments:
         spec = deployment["spec"]["template"]["spec"]
         container = spec["containers"][0]
