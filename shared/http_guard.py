@@ -134,7 +134,7 @@ class HttpGuard:
             await _refuse(send, scope, 429, "too many requests from this client",
                           [(b"retry-after", str(max(1, math.ceil(wait))).encode())])
             return
-        if b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
+        if b"%00" in scope.get("query_string", b""):
             await _refuse(send, scope, 422, NUL_REFUSED)
             return
         limit = policy.body_limit(scope["path"])
