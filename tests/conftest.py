@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -34,11 +35,25 @@ def _testcontainers() -> Iterator[tuple[str, str]]:
         yield kafka.get_bootstrap_server(), postgres.get_connection_url()
 
 
+TEST_STACK = {  # beside the demo's stack (.portevoix, 19092/15432), so both can run at once
+    "PORTEVOIX_RUN_DIR": str(Path(__file__).parents[1] / ".portevoix" / "test"),
+    "PORTEVOIX_KAFKA_PORT": "19192",
+    "PORTEVOIX_PG_PORT": "15532",
+}
+
+
 @contextlib.contextmanager
 def _local_runtime() -> Iterator[tuple[str, str]]:
     from deploy.local import stack
 
+    ours = "PORTEVOIX_RUN_DIR" not in os.environ
+    if ours:
+        os.environ.update(TEST_STACK)
     already_running = stack.is_running()
+    if ours and not already_running:
+        # Fresh data each run: what a demo or an earlier run left in Kafka (e.g. thousands of
+        # events that a test's new consumer group would read first) cannot change a result.
+        stack.wipe()
     endpoints = stack.up()
     try:
         yield endpoints.kafka_bootstrap, endpoints.database_url

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -125,6 +126,19 @@ def down() -> bool:
     if not any(stopped.values()):
         say("stack: nothing was running")
     return any(stopped.values())
+
+
+def wipe() -> None:
+    """Forget every topic, offset and row: removes the stopped stack's Kafka and PostgreSQL data
+    (the next `up` formats and initialises them again). Refused while anything runs."""
+    with file_lock(_lock()):
+        if kafka.status() or any(postgres.status(postgres.PostgresConfig.from_env(f)) for f in postgres.FLAVORS):
+            raise LocalStackError("stack: stop it before wiping its data")
+        folders = [kafka.KafkaConfig.from_env().data_dir]
+        folders += [postgres.PostgresConfig.from_env(f).data_dir for f in postgres.FLAVORS]
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+    say("stack: data wiped")
 
 
 def status() -> dict[str, str]:
