@@ -68,3 +68,8 @@ NOTIFICATIONS = Counter(
     "portevoix_notifications_total", "Notifications by channel and outcome (sent, deferred, failed, cancelled)",
     ["channel", "outcome"],
 )
+WEBHOOK_SIGNATURE_FAILURES = Counter(
+    "portevoix_webhook_signature_failures_total",
+    "Inbound signed webhook calls refused: missing, forged or stale signature, or unknown source",
+    ["endpoint"],
+)

@@ -21,7 +21,7 @@ from services.content import charter as charters
 from services.content import domain, repository, webhooks
 from services.content.charter import Charter, Violation
 from services.content.models import ContentDraft, ContentEdit, ContentFields, Localisation
-from shared import outbox, topics
+from shared import metrics, outbox, topics
 from shared.auth import Principal
 from shared.envelope import CloudEvent, new_event
 from shared.events import Audience, ContentPublished, ContentRetired, ContentUpdated, IntranetContentSubmitted
@@ -415,6 +415,7 @@ async def receive_webhook(pool: asyncpg.Pool, broker: KafkaBroker, tenant: str, 
         webhooks.verify(source["webhook_secret"], headers.get("webhook-id"), headers.get("webhook-timestamp"),
                         headers.get("webhook-signature"), body, now=time.time(), tolerance_seconds=tolerance)
     except webhooks.InvalidSignature as error:
+        metrics.WEBHOOK_SIGNATURE_FAILURES.labels("intranet").inc()
         raise WebhookRefused(str(error)) from None
     data = IntranetContentSubmitted.model_validate_json(body)  # ValidationError: 422 with the field
     if data.source_system != source_system:

@@ -161,6 +161,7 @@ async def receive(source: str, request: Request) -> WebhookAnswer | JSONResponse
                                               max_events=settings.webhook_max_events,
                                               kafka_timeout=settings.kafka_send_timeout_seconds)
     except SignatureRejected as error:
+        metrics.WEBHOOK_SIGNATURE_FAILURES.labels("engagements").inc()
         raise _refusal(401, "signature", str(error)) from None
     except handlers.MalformedBatch as error:
         raise _refusal(400, "malformed", str(error)) from None
