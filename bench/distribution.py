@@ -6,9 +6,11 @@ python -m bench distribution [--audience N] [--small N]
 Measured (in a fresh process per audience size, so that its peak RSS is the fan-out's own):
 N enrolled ambassadors are seeded by COPY straight into the service's tables (schema
 ``bench_distribution``); one ``content.published`` record for the whole tenant is handed to the
-service's real consumer (inbox + fan-out handler in one transaction, as when read from Kafka),
-then the service's outbox relay runs until the outbox is empty. Time = from the event consumed
-to every notification row durable and every ``notification.sent`` acknowledged by Kafka.
+service's real consumer (inbox + fan-out job recorded in one transaction, as when read from
+Kafka); then, side by side as in the service, its fan-out worker writes the pages (notifications,
+outbox) and its outbox relay publishes them. Time = from the event consumed to every
+notification row durable (the worker has no page left) and every ``notification.sent``
+acknowledged by Kafka (the outbox empty: the relay deletes a row only after Kafka's ack).
 
 Raw ceiling, same run and machine: COPY of N rows of the same columns into a plain table, plus
 a plain aiokafka producer (the service producer's settings) sending N records of the same size,
@@ -36,8 +38,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from services.distribution.handlers.fanout import Fanout, Policy
-from services.distribution.main import DistributionSettings
+from services.distribution.handlers.fanout import Fanout, FanoutWorker
+from services.distribution.main import DistributionSettings, fanout_policy
 from shared import db, topics
 from shared.consumer import EventConsumer
 from shared.envelope import new_event, to_binary
@@ -86,14 +88,15 @@ async def measure(kafka_bootstrap: str, database_url: str, n: int) -> dict[str, 
     admin = await asyncpg.connect(database_url)
     await admin.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
     await admin.close()
-    pool = await db.create_pool(database_url, SCHEMA, min_size=2, max_size=4)
+    pool = await db.create_pool(database_url, SCHEMA, min_size=2, max_size=8)
     await db.migrate(pool, SCHEMA, MIGRATIONS)
     tenant = f"bench{uuid.uuid4().hex[:8]}"
     async with pool.acquire() as conn:
         await seed(conn, tenant, n)
     rss_seeded = peak_rss_mib()
     broker = create_broker(settings, client_id="portevoix-bench-distribution")
-    fanout = Fanout(Policy(settings.alerts_per_week, settings.digest_hour, settings.fanout_page_size))
+    policy = fanout_policy(settings)
+    fanout = Fanout(policy)
     consumer = EventConsumer(name="distribution", topic=topics.CONTENT_LIFECYCLE, handlers={
         "content.published": fanout.on_content_published}, pool=lambda: pool, broker=broker, retry_delays=[1.0])
     await broker.connect()
@@ -104,14 +107,20 @@ async def measure(kafka_bootstrap: str, database_url: str, n: int) -> dict[str, 
         record = ConsumerRecord(topics.CONTENT_LIFECYCLE.name, 0, 0, int(time.time() * 1000), 0, wire.key,
                                 wire.value, None, len(wire.key), len(wire.value),
                                 [(k, v.encode()) for k, v in wire.headers.items()])
-        relay = OutboxRelay(pool, broker, SCHEMA, batch_size=settings.outbox_batch_size)
+        relay = OutboxRelay(pool, broker, SCHEMA, batch_size=settings.outbox_batch_size,
+                            poll_interval=settings.outbox_poll_interval_seconds)
         started = time.perf_counter()
         await consumer.process((record,))
         consumed = time.perf_counter() - started
-        rounds = 0
-        while await relay.relay_once():
-            rounds += 1
-        total = time.perf_counter() - started
+        await relay.start()  # its own loop, woken by each page's NOTIFY, as in the service
+        try:
+            await FanoutWorker(lambda: pool, policy).drain()
+            durable = time.perf_counter() - started
+            while await outbox_left(pool):
+                await asyncio.sleep(0.01)
+            total = time.perf_counter() - started
+        finally:
+            await relay.stop()
     finally:
         await broker.stop()
     async with pool.acquire() as conn:
@@ -121,9 +130,14 @@ async def measure(kafka_bootstrap: str, database_url: str, n: int) -> dict[str, 
     await pool.close()
     assert rows == n and left == 0, (rows, left)
     return {"audience": n, "seconds": round(total, 3), "consume_seconds": round(consumed, 3),
-            "relay_seconds": round(total - consumed, 3), "relay_rounds": rounds,
+            "rows_durable_seconds": round(durable, 3), "last_ack_after_rows_seconds": round(total - durable, 3),
             "events_per_second": round(n / total, 1), "peak_rss_mib": peak_rss_mib(),
             "peak_rss_after_seeding_mib": rss_seeded, "sample_links": json.loads(sample["links"])}
+
+
+async def outbox_left(pool: asyncpg.Pool) -> bool:
+    async with pool.acquire() as conn:
+        return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM outbox)"))
 
 
 async def ceiling(kafka_bootstrap: str, database_url: str, n: int) -> dict[str, Any]:
@@ -180,7 +194,7 @@ async def ceiling(kafka_bootstrap: str, database_url: str, n: int) -> dict[str, 
 
 def child(size: int, env: dict[str, str]) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-m", "bench", "distribution", "--child", str(size)], env=env,
-                         capture_output=True, text=True, check=False)
+                         capture_output=True, text=True, check=False, timeout=600)
     if out.returncode != 0:
         raise RuntimeError(f"fan-out of {size} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -220,6 +234,8 @@ def main(argv: list[str]) -> int:
                     "load_before": [round(x, 2) for x in load_before],
                     "load_after": [round(x, 2) for x in os.getloadavg()]},
         "fanout": large, "fanout_small": small, "raw_ceiling": raw, "ratio": ratio,
+        "page_size": DistributionSettings.model_fields["fanout_page_size"].default,
+        "concurrency": DistributionSettings.model_fields["fanout_concurrency"].default,
         "checks": {"seconds_at_most_10": large["seconds"] <= TARGET_SECONDS,
                    "ratio_at_least_0.5": ratio >= TARGET_RATIO,
                    "memory_flat": large["peak_rss_mib"] <= small["peak_rss_mib"] * 1.25},
@@ -237,13 +253,14 @@ def markdown(r: dict[str, Any]) -> str:
 
 Run {r['run_at']}, {r['duration_seconds']} s, {r['machine']['cpus']} CPUs, load {r['machine']['load_before'][0]} → {r['machine']['load_after'][0]}.
 One `content.published` to {f['audience']:,} enrolled ambassadors (seeded by COPY), through the service's consumer
-(inbox + fan-out in one transaction) and outbox relay, until every notification row is durable and every
+(inbox + fan-out job in one transaction), then its fan-out worker (pages of {r['page_size']:,}, one transaction each,
+{r['concurrency']} at once) and its outbox relay side by side, until every notification row is durable and every
 `notification.sent` is acknowledged by Kafka.
 
 | | time | events/s | peak RSS |
 |---|---:|---:|---:|
-| fan-out, {f['audience']:,} ambassadors | {f['seconds']} s (consume {f['consume_seconds']} s + relay {f['relay_seconds']} s) | {f['events_per_second']:,} | {f['peak_rss_mib']} MiB |
-| fan-out, {s['audience']:,} ambassadors | {s['seconds']} s (consume {s['consume_seconds']} s + relay {s['relay_seconds']} s) | {s['events_per_second']:,} | {s['peak_rss_mib']} MiB |
+| fan-out, {f['audience']:,} ambassadors | {f['seconds']} s (rows durable at {f['rows_durable_seconds']} s, last ack {f['last_ack_after_rows_seconds']} s later) | {f['events_per_second']:,} | {f['peak_rss_mib']} MiB |
+| fan-out, {s['audience']:,} ambassadors | {s['seconds']} s (rows durable at {s['rows_durable_seconds']} s, last ack {s['last_ack_after_rows_seconds']} s later) | {s['events_per_second']:,} | {s['peak_rss_mib']} MiB |
 | raw ceiling, {f['audience']:,}: COPY + pipelined produce | {raw['seconds']} s (COPY {raw['copy_seconds']} s + produce {raw['produce_seconds']} s) | {round(f['audience'] / raw['seconds']):,} | |
 
 Ratio (ceiling time / fan-out time): **{r['ratio']}** (target ≥ 0.5). Target time ≤ 10 s: {'ok' if r['checks']['seconds_at_most_10'] else 'MISSED'}.

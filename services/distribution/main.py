@@ -33,7 +33,13 @@ class DistributionSettings(ServiceSettings):
                                                       "whatever the channel (more are deferred, never dropped)")
     digest_hour: int = Field(8, ge=0, le=23, description="Local hour (the ambassador's time zone) of the daily "
                                                          "e-mail digest")
-    fanout_page_size: int = Field(2000, ge=1, description="Ambassadors read and notified per round of a fan-out")
+    fanout_page_size: int = Field(2000, ge=1, description="Ambassadors read and notified per page (one transaction) "
+                                                          "of a fan-out")
+    fanout_slices: int = Field(8, ge=1, le=256, description="Slices a fan-out is cut into: the unit of work replicas "
+                                                            "share")
+    fanout_concurrency: int = Field(2, ge=1, description="Fan-out pages written at once per replica")
+    fanout_poll_interval_seconds: float = Field(1.0, gt=0, description="How often an idle fan-out worker looks for "
+                                                                       "work (the consumer's commit wakes it sooner)")
     smtp_host: str = Field("127.0.0.1", description="SMTP server for e-mail alerts and digests")
     smtp_port: int = Field(25, ge=1, le=65535, description="SMTP server port")
     smtp_username: str | None = Field(None, description="SMTP login, if the server wants one")
@@ -69,7 +75,8 @@ def create_app(settings: DistributionSettings | None = None) -> FastAPI:
         "hr.employee.upserted": directory.on_employee_upserted,
         "hr.employee.departed": directory.on_employee_departed,
     })
-    content = fanout.Fanout(fanout.Policy(settings.alerts_per_week, settings.digest_hour, settings.fanout_page_size))
+    policy = fanout_policy(settings)
+    content = fanout.Fanout(policy)
     service.consume(topics.CONTENT_LIFECYCLE, {
         "content.published": content.on_content_published,
         "content.updated": content.on_content_updated,
@@ -77,6 +84,7 @@ def create_app(settings: DistributionSettings | None = None) -> FastAPI:
     })
     service.run_while_started(directory.sweeper(lambda: service.pool, settings.personal_data_retention_days,
                                                 settings.directory_sweep_interval_seconds))
+    service.run_while_started(fanout.FanoutWorker(lambda: service.pool, policy).run)
     service.run_while_started(delivery_worker(service, settings))
     app = service.http_app(api.router, admin_api.router, admin_api.directory_router, scim_api.router)
     app.add_exception_handler(ScimError, scim_error_response)
@@ -84,6 +92,11 @@ def create_app(settings: DistributionSettings | None = None) -> FastAPI:
 
 
 scim_error_response = scim_api.scim_error_response
+
+
+def fanout_policy(s: DistributionSettings) -> fanout.Policy:
+    return fanout.Policy(s.alerts_per_week, s.digest_hour, s.fanout_page_size, s.fanout_slices, s.fanout_concurrency,
+                         s.fanout_poll_interval_seconds)
 
 
 def delivery_worker(service: Service, s: DistributionSettings) -> Callable[[], Coroutine[Any, Any, None]]:

@@ -193,20 +193,22 @@ async def put_preferences(conn: asyncpg.Connection, tenant: str, employee_id: st
         p["quiet_start"], p["quiet_end"], p["time_zone"])
 
 
-async def audience_candidates(conn: asyncpg.Connection, tenant: str, content_id: str, after: UUID | None,
-                              limit: int) -> list[asyncpg.Record]:
-    """One page (keyset, by ambassador id) of the enrolled, current ambassadors whose consent is
-    in force and who were not yet notified of the content, with their HR placement, groups,
-    preferences, and the alerts sent to them in the last 7 days (the fatigue budget).
+async def audience_page(conn: asyncpg.Connection, tenant: str, content_id: str, after: UUID, last: UUID,
+                        limit: int, with_groups: bool) -> list[asyncpg.Record]:
+    """One page (keyset, by ambassador id, within ``(after, last]``) of the enrolled, current
+    ambassadors whose consent is in force and who were not yet notified of the content, with
+    their HR placement, groups, preferences, and the alerts sent to them in the last 7 days (the
+    fatigue budget). Their groups only ``with_groups`` (an audience naming none needs them not).
 
-    The page's ambassadors are key-share locked until the fan-out commits: an opt-out (which
-    locks its ambassador for update) waits for the notifications to be durable and then cancels
-    them, or, if it committed first, its ambassador is skipped here."""
+    The page's ambassadors are key-share locked until the page's transaction commits: an opt-out
+    (which locks its ambassador for update) waits for the page's notifications to be durable and
+    then cancels them, or, if it committed first, its ambassador is skipped here."""
     return await conn.fetch(
         """SELECT a.ambassador_id, e.subsidiary, e.department, e.site, e.country, e.language,
-                  coalesce((SELECT array_agg(g.name) FROM group_members m
-                            JOIN groups g ON g.tenant = m.tenant AND g.group_id = m.group_id
-                            WHERE m.tenant = a.tenant AND m.employee_id = a.employee_id), '{}') AS groups,
+                  CASE WHEN $6 THEN coalesce((SELECT array_agg(g.name) FROM group_members m
+                                              JOIN groups g ON g.tenant = m.tenant AND g.group_id = m.group_id
+                                              WHERE m.tenant = a.tenant AND m.employee_id = a.employee_id), '{}')
+                       ELSE '{}' END AS groups,
                   coalesce(p.languages, '{}') AS languages, coalesce(p.topics, '{}') AS topics,
                   coalesce(p.channels, '{}') AS channels, p.max_per_day, p.quiet_start, p.quiet_end,
                   coalesce(p.time_zone, 'UTC') AS time_zone,
@@ -217,12 +219,90 @@ async def audience_candidates(conn: asyncpg.Connection, tenant: str, content_id:
            JOIN employees e ON e.tenant = a.tenant AND e.employee_id = a.employee_id
            LEFT JOIN preferences p ON p.tenant = a.tenant AND p.employee_id = a.employee_id
            WHERE a.tenant = $1 AND a.withdrawn_at IS NULL AND NOT e.departed AND a.consent_expires_at > now()
-             AND a.ambassador_id > coalesce($3, '00000000-0000-0000-0000-000000000000'::uuid)
+             AND a.ambassador_id > $3 AND a.ambassador_id <= $4
              AND NOT EXISTS (SELECT 1 FROM notifications n
                              WHERE n.tenant = a.tenant AND n.content_id = $2 AND n.ambassador_id = a.ambassador_id)
            ORDER BY a.ambassador_id
-           LIMIT $4
-           FOR KEY SHARE OF a""", tenant, content_id, after, limit)
+           LIMIT $5
+           FOR KEY SHARE OF a""", tenant, content_id, after, last, limit, with_groups)
+
+
+# --- fan-out jobs ----------------------------------------------------------------------------------
+
+def slice_bounds(slices: int) -> list[tuple[int, UUID, UUID]]:
+    """(slice, after, last): the UUID space cut into ``slices`` even ranges by its leading bits."""
+    span = 2 ** 128 // slices
+    bounds = []
+    for n in range(slices):
+        first = n * span
+        last = 2 ** 128 - 1 if n == slices - 1 else (n + 1) * span - 1
+        # "after" is just below the slice; slice 0 starts after the nil UUID, never an ambassador.
+        bounds.append((n, UUID(int=max(first - 1, 0)), UUID(int=last)))
+    return bounds
+
+
+async def start_fanout(conn: asyncpg.Connection, tenant: str, content_id: str, audience: str, tags: list[str],
+                       traceparent: str | None, slices: int) -> None:
+    """Record a fan-out to do (in the consumer's transaction). A republication starts it over:
+    those already notified are skipped by the page query, the newly enrolled are reached."""
+    await cancel_fanout(conn, tenant, content_id)
+    bounds = slice_bounds(slices)
+    await conn.execute(
+        """INSERT INTO fanout_slices (tenant, content_id, slice, after_id, last_id, audience, tags, traceparent)
+           SELECT $1, $2, s, a, l, $6::jsonb, $7, $8 FROM unnest($3::smallint[], $4::uuid[], $5::uuid[]) AS t(s, a, l)""",
+        tenant, content_id, [b[0] for b in bounds], [b[1] for b in bounds], [b[2] for b in bounds], audience, tags,
+        traceparent)
+
+
+async def cancel_fanout(conn: asyncpg.Connection, tenant: str, content_id: str) -> int:
+    """Drop what is left of a content's fan-out; waits for a page being written to commit (its
+    slice is locked), so that what that page notified is visible to the caller's next statements."""
+    status = await conn.execute("DELETE FROM fanout_slices WHERE tenant = $1 AND content_id = $2", tenant, content_id)
+    return int(status.split()[-1])
+
+
+async def claim_fanout_slice(conn: asyncpg.Connection) -> asyncpg.Record | None:
+    """The oldest due slice with work left that nobody else is expanding (locked until the
+    caller's transaction ends), with the content as it is now (an update since the publication
+    shows)."""
+    return await conn.fetchrow(
+        """SELECT s.tenant, s.content_id, s.slice, s.after_id, s.last_id, s.audience, s.tags, s.traceparent,
+                  s.attempts, c.url, c.language, c.campaign, c.share_texts, c.retired_at IS NOT NULL AS retired
+           FROM fanout_slices s
+           JOIN contents c ON c.tenant = s.tenant AND c.content_id = s.content_id
+           WHERE s.retry_at <= now()
+           ORDER BY s.created_at, s.slice
+           LIMIT 1
+           FOR UPDATE OF s SKIP LOCKED""")
+
+
+async def postpone_fanout_slice(conn: asyncpg.Connection, tenant: str, content_id: str, slice: int,
+                                delay_seconds: float, error: str) -> None:
+    await conn.execute(
+        """UPDATE fanout_slices SET attempts = attempts + 1, retry_at = now() + make_interval(secs => $4),
+                last_error = $5
+           WHERE tenant = $1 AND content_id = $2 AND slice = $3""", tenant, content_id, slice, delay_seconds,
+        error[:2000])
+
+
+async def wake_fanout_workers(conn: asyncpg.Connection, channel_prefix: str) -> None:
+    """Wake the fan-out workers listening on this schema's channel (when the transaction commits)."""
+    await conn.execute("SELECT pg_notify($1 || current_schema(), '')", channel_prefix)
+
+
+async def current_schema(conn: asyncpg.Connection) -> str:
+    return await conn.fetchval("SELECT current_schema()")
+
+
+async def advance_fanout(conn: asyncpg.Connection, tenant: str, content_id: str, slice: int,
+                         after: UUID | None) -> None:
+    """Move a slice's cursor past the page just written; None: the slice is done."""
+    if after is None:
+        await conn.execute("DELETE FROM fanout_slices WHERE tenant = $1 AND content_id = $2 AND slice = $3",
+                           tenant, content_id, slice)
+    else:
+        await conn.execute("UPDATE fanout_slices SET after_id = $4 WHERE tenant = $1 AND content_id = $2 AND slice = $3",
+                           tenant, content_id, slice, after)
 
 
 # --- contents and notifications ----------------------------------------------------------------
@@ -245,21 +325,17 @@ async def save_content(conn: asyncpg.Connection, tenant: str, data: ContentPubli
     return retired is False
 
 
-async def insert_notifications(conn: asyncpg.Connection, tenant: str, content_id: str,
-                               rows: Sequence[tuple[UUID, UUID, str, str, str, int, datetime | None]]) -> set[UUID]:
-    """Insert (notification_id, ambassador_id, channel, links JSON, status, variant, sent_at)
-    rows; return the ids actually inserted (an ambassador already notified of this content is
-    skipped: redelivery or a republication never notifies twice)."""
-    columns = list(zip(*rows, strict=True)) if rows else [[]] * 7
-    inserted = await conn.fetch(
-        """INSERT INTO notifications (tenant, notification_id, content_id, ambassador_id, channel, links, status,
-                variant, sent_at)
-           SELECT $1, n, $2, a, ch, l::jsonb, st, v, at
-           FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[])
-                AS t(n, a, ch, l, st, v, at)
-           ON CONFLICT (tenant, content_id, ambassador_id) DO NOTHING
-           RETURNING notification_id""", tenant, content_id, *columns)
-    return {r["notification_id"] for r in inserted}
+NOTIFICATION_COLUMNS = ("tenant", "notification_id", "content_id", "ambassador_id", "channel", "links", "status",
+                        "variant", "sent_at")
+
+
+async def copy_notifications(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """COPY new notifications (rows of :data:`NOTIFICATION_COLUMNS`). The fan-out reads only
+    ambassadors not yet notified, one slice per writer: the unique (tenant, content_id,
+    ambassador_id) constraint never fires, and if it ever did the page would roll back whole
+    and be redone without the duplicates."""
+    if rows:
+        await conn.copy_records_to_table("notifications", records=rows, columns=NOTIFICATION_COLUMNS)
 
 
 async def insert_deliveries(conn: asyncpg.Connection, tenant: str,

@@ -1,18 +1,29 @@
 """Fan-out: a published content becomes one notification per targeted ambassador (whose consent
-is in force), streamed page by page; an updated content refreshes what they see; a retired one
-leaves the feeds, what is pending is cancelled and chat messages already sent are retracted.
-And the feed itself.
+is in force); an updated content refreshes what they see; a retired one leaves the feeds, what is
+pending is cancelled (the fan-out still to do included) and chat messages already sent are
+retracted. And the feed itself.
 
-Nothing here talks to the outside world: the consumer's transaction records the notifications,
-their events (outbox) and the deliveries to make; the delivery worker sends them.
+The consumer only records the fan-out to do (``fanout_slices``, in its inbox transaction: a
+redelivery finds its id in the inbox). The :class:`FanoutWorker` expands it page by page, each
+page one transaction (notifications by COPY, their events in the outbox, the cursor moved on): the
+outbox relay publishes the first pages while the next ones are written, a crash resumes at the
+cursor, and replicas share the slices. Exactly once per (content, ambassador): a page reads only
+ambassadors not yet notified, and a slice is expanded by one writer at a time (its row locked).
+
+Nothing here talks to the outside world: the delivery worker sends what needs sending.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
 import json
-import secrets
+import logging
+import os
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,17 +33,26 @@ import asyncpg
 from services.distribution import domain, repository
 from services.distribution.domain import NotEnrolled
 from services.distribution.handlers.ambassadors import SOURCE
-from shared import metrics, outbox, topics
+from shared import logs, metrics, outbox, topics
 from shared.auth import Principal
-from shared.envelope import CloudEvent, new_event
-from shared.events import ContentPublished, ContentRetired, ContentUpdated, Network, ShareText
+from shared.consumer import INFRASTRUCTURE_ERRORS
+from shared.envelope import CloudEvent, KafkaRecord, binary_record, new_event
+from shared.events import Audience, ContentPublished, ContentRetired, ContentUpdated, Network, ShareText
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Policy:
     weekly_budget: int  # alerts per ambassador in any 7 days, whatever the channel
     digest_hour: int  # local hour of the daily e-mail digest
-    page_size: int  # ambassadors read, targeted and recorded per round of a fan-out
+    page_size: int  # ambassadors read, targeted and recorded per page (one transaction) of a fan-out
+    slices: int = 8  # a fan-out is cut into this many slices (the unit replicas share)
+    concurrency: int = 2  # pages written at once per replica (one computes while another waits on the database)
+    poll_interval: float = 1.0  # how often an idle worker looks for fan-outs (a NOTIFY wakes it sooner)
+
+
+WAKE_CHANNEL = "portevoix_fanout_"  # + schema: the consumer's commit wakes the workers
 
 
 class Fanout:
@@ -40,67 +60,14 @@ class Fanout:
         self.policy = policy
 
     async def on_content_published(self, conn: asyncpg.Connection, event: CloudEvent[ContentPublished]) -> None:
-        """Notify every enrolled ambassador in the content's audience once, page by page (never
-        the whole audience in memory); rows, deliveries and events commit with the consumer's
-        transaction."""
+        """Record the fan-out of a live content; the worker notifies its audience (each
+        ambassador once, whatever the redeliveries and republications)."""
         tenant, content = event.tenantid, event.data
         if not await repository.save_content(conn, tenant, content):
             return
-        networks = domain.link_networks(content.share_texts)
-        now = datetime.now(UTC)
-        after: uuid.UUID | None = None
-        while page := await repository.audience_candidates(conn, tenant, content.content_id, after,
-                                                           self.policy.page_size):
-            after = page[-1]["ambassador_id"]
-            targeted = [r for r in page
-                        if domain.in_audience(content.audience, _member(r), content.language, content.tags)]
-            await self._notify(conn, tenant, content, targeted, networks, now)
-
-    async def _notify(self, conn: asyncpg.Connection, tenant: str, content: ContentPublished,
-                      targeted: list[asyncpg.Record], networks: list[Network], now: datetime) -> None:
-        if not targeted:
-            return
-        planned = [self._plan(row, content, networks, now) for row in targeted]
-        inserted = await repository.insert_notifications(conn, tenant, content.content_id, [
-            (p.notification_id, p.ambassador_id, p.channel, p.links_json, p.status, p.variant,
-             now if p.status == "sent" else None) for p in planned])
-        planned = [p for p in planned if p.notification_id in inserted]
-        await repository.insert_deliveries(conn, tenant, [
-            (uuid.uuid4(), p.notification_id, p.ambassador_id, content.content_id, p.channel, "alert",
-             p.deferral.until if p.deferral else now) for p in planned if p.status != "sent"])
-        events = [self._event(tenant, content, p, now) for p in planned if p.status in ("sent", "deferred")]
-        await outbox.enqueue(conn, topics.NOTIFICATIONS, events)
-        for (channel, status), count in Counter((p.channel, p.status) for p in planned
-                                                if p.status in ("sent", "deferred")).items():
-            metrics.NOTIFICATIONS.labels(channel, status).inc(count)
-
-    def _plan(self, row: asyncpg.Record, content: ContentPublished, networks: list[Network],
-              now: datetime) -> Planned:
-        channel = domain.alert_channel(row["channels"])
-        fatigue = domain.Fatigue(self.policy.weekly_budget, row["max_per_day"], row["quiet_start"],
-                                 row["quiet_end"], row["time_zone"])
-        deferral = domain.when_to_alert(now, channel, fatigue, row["recently_sent"], self.policy.digest_hour)
-        # The in-app feed needs nothing sent: an alert due now on it is sent at once.
-        status = "deferred" if deferral else ("sent" if channel == "in_app" else "pending")
-        ambassador_id = row["ambassador_id"]
-        links = [{"code": secrets.token_urlsafe(12), "network": network.value, "destination_url": str(content.url)}
-                 for network in networks]
-        return Planned(uuid.uuid4(), ambassador_id, row["subsidiary"], row["department"], channel, links,
-                       json.dumps(links), status, domain.variant_for(content.content_id, str(ambassador_id),
-                                                                     content.share_texts), deferral)
-
-    def _event(self, tenant: str, content: ContentPublished, p: Planned, now: datetime) -> CloudEvent[Any]:
-        # Built as a plain dict (the NotificationSent / NotificationDeferred contract): validating
-        # a model per ambassador would dominate a 100k fan-out.
-        data: dict[str, Any] = {
-            "notification_id": str(p.notification_id), "content_id": content.content_id,
-            "ambassador_id": str(p.ambassador_id), "subsidiary": p.subsidiary, "department": p.department,
-            "campaign": content.campaign, "channel": p.channel, "links": p.links, "reason": None,
-            "at": now.isoformat()}
-        if p.deferral:
-            data.update(reason=p.deferral.reason, due_at=p.deferral.until.isoformat())
-        return new_event(f"notification.{p.status}", source=SOURCE, subject=str(p.notification_id), tenant=tenant,
-                         data=data, time=now)
+        await repository.start_fanout(conn, tenant, content.content_id, content.audience.model_dump_json(),
+                                      content.tags, event.traceparent, self.policy.slices)
+        await repository.wake_fanout_workers(conn, WAKE_CHANNEL)
 
     async def on_content_updated(self, conn: asyncpg.Connection, event: CloudEvent[ContentUpdated]) -> None:
         """What ambassadors see follows the newest revision (feed, alerts still to send, chat
@@ -114,6 +81,10 @@ class Fanout:
         """A retired content leaves the feeds (nobody should share it any more); alerts still to
         send are cancelled; chat messages already sent are retracted where the channel allows."""
         tenant, content_id, at = event.tenantid, event.data.content_id, event.data.retired_at
+        # First: no page of its fan-out is written any more (one being written commits first, and
+        # the statements below see its notifications and cancel them with the others).
+        if await repository.cancel_fanout(conn, tenant, content_id):
+            log.info("fan-out of %s cancelled: the content was retired", content_id)
         await repository.retire_content(conn, tenant, content_id, at)
         cancelled = await repository.cancel_content_notifications(conn, tenant, content_id, at)
         await repository.follow_up_sent_messages(conn, tenant, content_id, "retract", domain.EDITABLE_CHANNELS)
@@ -128,25 +99,218 @@ class Fanout:
             metrics.NOTIFICATIONS.labels(n["channel"], "cancelled").inc()
 
 
+class FanoutWorker:
+    """Expands the recorded fan-outs, page by page (see the module's docstring): ``concurrency``
+    pages at once, each from a different slice, woken by the consumer's NOTIFY or the poll."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool], policy: Policy) -> None:
+        self._pool = pool  # resolved late: the pool is created at start-up, after wiring
+        self.policy = policy
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                async with self._pool().acquire() as listener:
+                    channel = WAKE_CHANNEL + await repository.current_schema(listener)
+                    await listener.add_listener(channel, self._on_notify)
+                    try:
+                        while True:
+                            self._wake.clear()
+                            await self.drain()
+                            backoff = 0.5
+                            with contextlib.suppress(TimeoutError):
+                                await asyncio.wait_for(self._wake.wait(), self.policy.poll_interval)
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await listener.remove_listener(channel, self._on_notify)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database away: the cursor keeps our place, try again later
+                log.exception("fan-out round failed")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def drain(self) -> int:
+        """Write pages until no fan-out has work left; return how many ambassadors were notified."""
+        async with asyncio.TaskGroup() as group:  # one failing cancels the others: no stray writer
+            tasks = [group.create_task(self._drain_slices()) for _ in range(self.policy.concurrency)]
+        return sum(task.result() for task in tasks)
+
+    async def _drain_slices(self) -> int:
+        notified = 0
+        while (written := await self.page()) is not None:
+            notified += written
+        return notified
+
+    async def page(self) -> int | None:
+        """Write one page of the oldest fan-out slice nobody else is writing, in one transaction;
+        return how many ambassadors it notified, None when there was nothing to do. A page that
+        fails leaves nothing behind; its slice is retried later, the other slices go on."""
+        job: asyncpg.Record | None = None
+        async with self._pool().acquire() as conn:
+            try:
+                async with conn.transaction():
+                    job = await repository.claim_fanout_slice(conn)
+                    if job is None:
+                        return None
+                    with logs.bound(traceparent=job["traceparent"], tenant=job["tenant"]):
+                        return await self._write_page(conn, job)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if job is None or isinstance(error, INFRASTRUCTURE_ERRORS):
+                    raise  # the database away: the round is retried as a whole
+                delay = min(2.0 ** job["attempts"], 300.0)
+                log.exception("fan-out page of %s (slice %d) failed, retry in %.0fs", job["content_id"],
+                              job["slice"], delay)
+                await repository.postpone_fanout_slice(conn, job["tenant"], job["content_id"], job["slice"], delay,
+                                                       f"{type(error).__name__}: {error}")
+                return 0
+
+    async def _write_page(self, conn: asyncpg.Connection, job: asyncpg.Record) -> int:
+        tenant, content_id = job["tenant"], job["content_id"]
+        if job["retired"]:  # retirement drops the slices; this only guards a row left behind
+            await repository.advance_fanout(conn, tenant, content_id, job["slice"], None)
+            return 0
+        content = _Content.of(job)
+        rows = await repository.audience_page(conn, tenant, content_id, job["after_id"], job["last_id"],
+                                              self.policy.page_size, bool(content.audience.groups))
+        notified = await self._notify(conn, content, rows) if rows else 0
+        last = rows[-1]["ambassador_id"] if len(rows) == self.policy.page_size else None
+        await repository.advance_fanout(conn, tenant, content_id, job["slice"], last)
+        return notified
+
+    async def _notify(self, conn: asyncpg.Connection, content: _Content, rows: list[asyncpg.Record]) -> int:
+        """Decide for each ambassador of the page (audience, channel, fatigue, variant), then
+        write the notifications, the deliveries to make and the events in a few statements."""
+        now = datetime.now(UTC)
+        decide = _Decisions(content, self.policy, now)
+        targeted = [row for row in rows if decide.targets(row)]
+        if not targeted:
+            return 0
+        tenant, at = content.tenant, now.isoformat()
+        traceparent = logs.current_traceparent()  # the publication's trace, one span per page
+        ids = random_uuids(2 * len(targeted))  # a notification id and an event id each
+        codes = iter(link_codes(len(targeted) * len(content.networks)))
+        notifications: list[tuple[Any, ...]] = []
+        deliveries: list[tuple[Any, ...]] = []
+        records: list[KafkaRecord] = []
+        counts: Counter[tuple[str, str]] = Counter()
+        for n, row in enumerate(targeted):
+            notification_id, event_id, ambassador_id = ids[2 * n], ids[2 * n + 1], str(row["ambassador_id"])
+            channel = domain.alert_channel(row["channels"])
+            deferral = decide.deferral(row, channel)
+            # The in-app feed needs nothing sent: an alert due now on it is sent at once.
+            status = "deferred" if deferral else ("sent" if channel == "in_app" else "pending")
+            links = [{"code": next(codes), "network": network, "destination_url": content.url}
+                     for network in content.networks]
+            notifications.append((tenant, notification_id, content.content_id, ambassador_id, channel,
+                                  json.dumps(links), status, decide.variant(ambassador_id),
+                                  now if status == "sent" else None))
+            if status != "sent":
+                deliveries.append((uuid.uuid4(), notification_id, ambassador_id, content.content_id, channel, "alert",
+                                   deferral.until if deferral else now))
+            if status == "pending":
+                continue  # its event comes when the delivery worker has sent it (or deferred it)
+            # The NotificationSent / NotificationDeferred contract, built as a plain dict: a model
+            # per ambassador would dominate a 100k fan-out (the unit tests check the records parse).
+            data: dict[str, Any] = {
+                "notification_id": notification_id, "content_id": content.content_id,
+                "ambassador_id": ambassador_id, "subsidiary": row["subsidiary"],
+                "department": row["department"], "campaign": content.campaign, "channel": channel, "links": links,
+                "reason": None, "at": at}
+            if deferral:
+                data.update(reason=deferral.reason, due_at=deferral.until.isoformat())
+            records.append(binary_record(f"notification.{status}", source=SOURCE, subject=notification_id,
+                                         tenant=tenant, data=data, id=event_id, time=now, traceparent=traceparent))
+            counts[channel, status] += 1
+        await repository.copy_notifications(conn, notifications)
+        await repository.insert_deliveries(conn, tenant, deliveries)
+        await outbox.enqueue_records(conn, topics.NOTIFICATIONS, records)
+        for (channel, status), count in counts.items():
+            metrics.NOTIFICATIONS.labels(channel, status).inc(count)
+        return len(targeted)
+
+
 @dataclass(frozen=True)
-class Planned:
-    notification_id: uuid.UUID
-    ambassador_id: uuid.UUID
-    subsidiary: str
-    department: str
-    channel: str
-    links: list[dict[str, str]]
-    links_json: str
-    status: str
-    variant: int
-    deferral: domain.Deferral | None
+class _Content:
+    """What a page needs of the content: its audience as published, the rest as it is now."""
+
+    tenant: str
+    content_id: str
+    url: str
+    language: str
+    campaign: str | None
+    audience: Audience
+    tags: list[str]
+    share_texts: list[ShareText]
+    networks: list[str]
+
+    @classmethod
+    def of(cls, job: asyncpg.Record) -> _Content:
+        share_texts = [ShareText.model_validate(t) for t in json.loads(job["share_texts"])]
+        return cls(job["tenant"], job["content_id"], job["url"], job["language"], job["campaign"],
+                   Audience.model_validate_json(job["audience"]), list(job["tags"]), share_texts,
+                   [network.value for network in domain.link_networks(share_texts)])
 
 
-def _member(row: asyncpg.Record) -> domain.Member:
-    return domain.Member(str(row["ambassador_id"]), row["subsidiary"], row["department"], row["site"],
-                         row["country"], row["language"], groups=frozenset(row["groups"]),
-                         languages=frozenset(row["languages"]), topics=frozenset(row["topics"]))
+class _Decisions:
+    """The domain's decisions for one page. Many ambassadors share a placement and preferences
+    (and, with no alert sent lately, a fatigue outcome), so each distinct one is decided once:
+    the decisions depend on nothing else, and a 100k fan-out would otherwise spend most of its
+    time deciding the same thing again."""
 
+    def __init__(self, content: _Content, policy: Policy, now: datetime) -> None:
+        self.content, self.policy, self.now = content, policy, now
+        self._audience: dict[tuple[Any, ...], bool] = {}
+        self._fatigue: dict[tuple[Any, ...], domain.Deferral | None] = {}
+
+    def targets(self, row: asyncpg.Record) -> bool:
+        key = (row["subsidiary"], row["department"], row["site"], row["country"], row["language"],
+               tuple(row["groups"]), tuple(row["languages"]), tuple(row["topics"]))
+        if (known := self._audience.get(key)) is None:
+            member = domain.Member(str(row["ambassador_id"]), *key[:5], groups=frozenset(key[5]),
+                                   languages=frozenset(key[6]), topics=frozenset(key[7]))
+            known = self._audience[key] = domain.in_audience(self.content.audience, member, self.content.language,
+                                                             self.content.tags)
+        return known
+
+    def deferral(self, row: asyncpg.Record, channel: str) -> domain.Deferral | None:
+        key = (channel, row["max_per_day"], row["quiet_start"], row["quiet_end"], row["time_zone"])
+        recently_sent = row["recently_sent"]
+        if not recently_sent and key in self._fatigue:
+            return self._fatigue[key]
+        fatigue = domain.Fatigue(self.policy.weekly_budget, *key[1:])
+        deferral = domain.when_to_alert(self.now, channel, fatigue, recently_sent, self.policy.digest_hour)
+        if not recently_sent:
+            self._fatigue[key] = deferral
+        return deferral
+
+    def variant(self, ambassador_id: str) -> int:
+        return domain.variant_for(self.content.content_id, ambassador_id, self.content.share_texts)
+
+
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def random_uuids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as text, from one read of the system's CSPRNG:
+    ``str(uuid.uuid4())`` per id costs several times more, and a fan-out needs two per ambassador."""
+    h = os.urandom(16 * count).hex()
+    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{_VARIANT_DIGIT[h[i + 16]]}{h[i + 17:i + 20]}-"
+            f"{h[i + 20:i + 32]}" for i in range(0, 32 * count, 32)]
+
+
+def link_codes(count: int) -> list[str]:
+    """``count`` tracked-link codes of 96 random bits each (what ``secrets.token_urlsafe(12)``
+    gives: 16 URL-safe characters), from one read of the system's CSPRNG."""
+    text = base64.urlsafe_b64encode(os.urandom(12 * count)).decode()
+    return [text[i:i + 16] for i in range(0, 16 * count, 16)]
 
 async def feed(pool: asyncpg.Pool, principal: Principal, tracking_base_url: str, limit: int) -> dict[str, Any]:
     async with pool.acquire() as conn:
