@@ -24,6 +24,9 @@ class TrackingSettings(ServiceSettings):
     webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest webhook body (413 above)")
     webhook_max_events: int = Field(1000, ge=1, description="Most events in one webhook call (413 above)")
     link_cache_size: int = Field(100_000, ge=1, description="Tracked links the redirector keeps in memory")
+    outbox_batch_size: int = Field(
+        100, ge=1, description="Click events per relay round: small, so a round never holds the event loop "
+        "long enough to delay redirects (1000 per round put p99 at 60-110 ms at 1,000 clicks/s)")
 
 
 def create_app(settings: TrackingSettings | None = None) -> FastAPI:
