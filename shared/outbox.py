@@ -8,7 +8,9 @@ consumers' inbox absorbs (same CloudEvents id).
 
 The relay polls with ``FOR UPDATE SKIP LOCKED``; ``LISTEN/NOTIFY`` only wakes it early. One
 relay per schema works at a time (a transaction-scoped advisory lock), which keeps each key's
-events in order when several replicas run.
+events in order when several replicas run. A relay that lost the database between Kafka's
+acknowledgement and its delete remembers the ids and deletes them first when it is back, so only
+a relay that dies at that very moment publishes twice.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
+        self._published_not_deleted: list[int] = []
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
@@ -124,6 +127,12 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch of pending events; return how many were published."""
+        if self._published_not_deleted:
+            # Kafka acknowledged these, then the database failed before their delete committed
+            # (e.g. a PostgreSQL restart): delete them now rather than publish them twice.
+            async with self.pool.acquire() as conn:
+                await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", self._published_not_deleted)
+            self._published_not_deleted = []
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"outbox:{self.schema}"):
                 return 0  # another replica's relay is at work
@@ -139,7 +148,9 @@ class OutboxRelay:
                 for row in rows
             ]
             await asyncio.gather(*futures)
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [row["id"] for row in rows])
+            self._published_not_deleted = [row["id"] for row in rows]
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", self._published_not_deleted)
+        self._published_not_deleted = []
         for row in rows:
             metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
         return len(rows)

@@ -236,3 +236,37 @@ async def test_migrations_are_recorded_and_safe_from_two_replicas_at_once(databa
     finally:
         for pool in pools:
             await pool.close()
+
+
+async def test_a_relay_that_loses_the_database_after_publishing_does_not_publish_again(kafka_bootstrap, database_url):
+    """A PostgreSQL restart between Kafka's acknowledgement and the delete: the same relay
+    deletes the rows it already published instead of sending them a second time."""
+    service = mechanism_service(kafka_bootstrap, database_url)
+    tenant = new_tenant()
+    pool = await db.create_pool(database_url, service.schema)
+    await db.migrate(pool, service.schema, MIGRATIONS)
+    event = submitted(tenant, "once")
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue(conn, TOPIC, event)
+    await service.broker.connect()
+    relay = OutboxRelay(pool, service.broker, service.schema)
+    original_execute = asyncpg.Connection.execute
+
+    async def database_gone_on_delete(self, query, *args, **kwargs):
+        if query.startswith("DELETE FROM outbox"):
+            raise ConnectionResetError("database restarted")
+        return await original_execute(self, query, *args, **kwargs)
+
+    asyncpg.Connection.execute = database_gone_on_delete
+    try:
+        with pytest.raises(ConnectionResetError):
+            await relay.relay_once()
+    finally:
+        asyncpg.Connection.execute = original_execute
+    assert await relay.relay_once() == 0  # the database is back: the published row is deleted, not re-sent
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    await service.broker.stop()
+    await pool.close()
+    copies = await read_topic(kafka_bootstrap, TOPIC.name, lambda r: header(r, "ce_id") == event.id,
+                              expect=1, settle=1.5)
+    assert len(copies) == 1
