@@ -23,13 +23,16 @@ test: install docs-check
 test-unit: install
 	$(PY) -m pytest -q tests/unit
 
-# Security and bad-input suites with more fuzzing than CI (schemathesis examples per operation).
-# Bounded: about a few minutes on 2 cores. The process-level fault suite is not part of it yet.
+# Security and bad-input suites with more fuzzing than CI (schemathesis examples per operation),
+# then the process-level fault suite (its own Kafka and PostgreSQL on free ports, the services as
+# processes, kill -9 / broker and database restarts / failing webhook and SMTP targets under load;
+# writes bench/results/reliability.md). Bounded: about ten minutes on 2 cores.
 reliability: install
 	PORTEVOIX_FUZZ_EXAMPLES=$${PORTEVOIX_FUZZ_EXAMPLES:-100} $(PY) -m pytest -q -p no:cacheprovider \
 		tests/integration/test_security_api.py tests/integration/test_security_guard.py \
 		tests/integration/test_security_fuzz.py tests/integration/test_reliability_dlq.py \
-		tests/unit/test_properties.py $(ARGS)
+		tests/integration/test_faults.py tests/unit/test_properties.py $(ARGS)
+	$(PY) -m deploy.reliability
 
 bench: install
 	$(PY) -m bench $(ARGS)
