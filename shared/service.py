@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import db, logs, metrics
 from shared.auth import TokenVerifier
@@ -148,6 +150,18 @@ class Service:
         async def metrics_endpoint() -> Response:
             body, content_type = metrics.exposition()
             return Response(body, media_type=content_type)
+
+        @app.exception_handler(StarletteHTTPException)
+        async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+            """Every 422 in the documented validation-error shape, also those raised by hand."""
+            if error.status_code == 422 and not isinstance(error.detail, list):
+                detail = error.detail
+                item: dict[str, Any] = {"loc": ["request"], "type": "value_error",
+                                        "msg": str(detail.get("message", detail) if isinstance(detail, dict) else detail)}
+                if isinstance(detail, dict):
+                    item["ctx"] = detail
+                return JSONResponse({"detail": [item]}, status_code=422, headers=error.headers)
+            return await http_exception_handler(request, error)
 
         @app.exception_handler(KafkaUnavailable)
         async def kafka_unavailable(_: Any, error: KafkaUnavailable) -> JSONResponse:

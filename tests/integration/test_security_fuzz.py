@@ -37,16 +37,7 @@ pytestmark = pytest.mark.integration
 EXAMPLES = int(os.environ.get("PORTEVOIX_FUZZ_EXAMPLES", "10"))
 ROLES = ("admin", "editor", "approver", "analyst", "employee", "privacy")
 # Known failures, each reported to be fixed in its service: "METHOD path" -> why.
-KNOWN: dict[str, str] = {
-    "PUT /v1/admin/channels/{channel}": "distribution answers 422 {detail: {reason, message}} for an invalid "
-                                        "webhook secret; the documented 422 is HTTPValidationError (detail: array)",
-    "GET /v1/kpis/series": "reporting answers 422 {detail: 'scope_id is required for scope_type content'} (a "
-                           "string), outside the documented HTTPValidationError",
-    "GET /v1/kpis/digest": "reporting answers 422 {detail: 'month must be YYYY-MM'} (a string) for ?month=, "
-                           "outside the documented HTTPValidationError",
-    "GET /v1/kpis": "reporting answers 422 with a string detail for ?scope_type=department without scope_id, "
-                    "outside the documented HTTPValidationError",
-}
+KNOWN: dict[str, str] = {}
 
 
 def free_port() -> int:
