@@ -185,31 +185,37 @@ async def _outbox_empty(pool: asyncpg.Pool) -> bool:
     return await pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 
-async def test_a_relay_crash_after_publishing_republishes_and_the_inbox_absorbs_it(kafka_bootstrap, database_url):
-    """At-least-once on the wire, exactly-once in effect: the consumer dedups the second copy."""
-    service = mechanism_service(kafka_bootstrap, database_url)
-    tenant = new_tenant()
+async def published_then_delete_failed(service: Service, database_url: str, event) -> tuple[asyncpg.Pool, OutboxRelay]:
+    """An outbox row for ``event``, and a relay whose first round publishes it to Kafka (acked)
+    and then fails to delete it, as if the database went away at that moment."""
     pool = await db.create_pool(database_url, service.schema)
     await db.migrate(pool, service.schema, MIGRATIONS)
-    event = submitted(tenant, "twice")
     async with pool.acquire() as conn, conn.transaction():
         await outbox.enqueue(conn, TOPIC, event)
-    # The first relay publishes, then "crashes" before deleting the row.
     await service.broker.connect()
     relay = OutboxRelay(pool, service.broker, service.schema)
     original_execute = asyncpg.Connection.execute
 
-    async def crash_on_delete(self, query, *args, **kwargs):
+    async def fail_on_delete(self, query, *args, **kwargs):
         if query.startswith("DELETE FROM outbox"):
-            raise ConnectionResetError("relay died before deleting")
+            raise ConnectionResetError("gone before deleting")
         return await original_execute(self, query, *args, **kwargs)
 
-    asyncpg.Connection.execute = crash_on_delete
+    asyncpg.Connection.execute = fail_on_delete
     try:
         with pytest.raises(ConnectionResetError):
             await relay.relay_once()
     finally:
         asyncpg.Connection.execute = original_execute
+    return pool, relay
+
+
+async def test_a_relay_crash_after_publishing_republishes_and_the_inbox_absorbs_it(kafka_bootstrap, database_url):
+    """At-least-once on the wire, exactly-once in effect: the consumer dedups the second copy."""
+    service = mechanism_service(kafka_bootstrap, database_url)
+    tenant = new_tenant()
+    event = submitted(tenant, "twice")
+    pool, _ = await published_then_delete_failed(service, database_url, event)  # then the relay dies
     await service.broker.stop()
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
 
@@ -243,26 +249,8 @@ async def test_a_relay_that_loses_the_database_after_publishing_does_not_publish
     deletes the rows it already published instead of sending them a second time."""
     service = mechanism_service(kafka_bootstrap, database_url)
     tenant = new_tenant()
-    pool = await db.create_pool(database_url, service.schema)
-    await db.migrate(pool, service.schema, MIGRATIONS)
     event = submitted(tenant, "once")
-    async with pool.acquire() as conn, conn.transaction():
-        await outbox.enqueue(conn, TOPIC, event)
-    await service.broker.connect()
-    relay = OutboxRelay(pool, service.broker, service.schema)
-    original_execute = asyncpg.Connection.execute
-
-    async def database_gone_on_delete(self, query, *args, **kwargs):
-        if query.startswith("DELETE FROM outbox"):
-            raise ConnectionResetError("database restarted")
-        return await original_execute(self, query, *args, **kwargs)
-
-    asyncpg.Connection.execute = database_gone_on_delete
-    try:
-        with pytest.raises(ConnectionResetError):
-            await relay.relay_once()
-    finally:
-        asyncpg.Connection.execute = original_execute
+    pool, relay = await published_then_delete_failed(service, database_url, event)  # the same relay goes on
     assert await relay.relay_once() == 0  # the database is back: the published row is deleted, not re-sent
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     await service.broker.stop()
