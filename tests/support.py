@@ -122,3 +122,14 @@ def promtool_problems(exposition: str) -> str | None:
         pytest.skip("promtool not installed (.ci/run installs it)")
     checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, text=True)
     return None if checked.returncode == 0 else checked.stdout + checked.stderr
+
+
+Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+def kafka_record(event: Any) -> Record:
+    """(key, value, headers) of an event in binary content mode, as a producer sends it."""
+    from shared.envelope import to_binary
+
+    record = to_binary(event)
+    return record.key, record.value, [(k, v.encode()) for k, v in record.headers.items()]

@@ -16,7 +16,7 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from services.distribution.main import DistributionSettings, create_app
-from shared.envelope import CloudEvent, STRUCTURED, new_event, record_key, to_binary, to_structured
+from shared.envelope import CloudEvent, STRUCTURED, new_event, record_key, to_structured
 from shared.events import (
     Audience,
     ContentPublished,
@@ -27,6 +27,7 @@ from shared.events import (
     ShareText,
 )
 from shared.topics import AMBASSADORS, CONTENT_LIFECYCLE, HR_EMPLOYEES, NOTIFICATIONS
+from tests.support import kafka_record as binary
 from tests.support import eventually, header, new_tenant, produce, read_topic, running, settings_for, token
 
 pytestmark = pytest.mark.integration
@@ -43,11 +44,6 @@ async def client(kafka_bootstrap: str, database_url: str) -> AsyncIterator[httpx
 
 
 # --- building and sending events as outside systems do ------------------------------------------
-
-def binary(event: CloudEvent[Any]) -> Record:
-    record = to_binary(event)
-    return record.key, record.value, [(k, v.encode()) for k, v in record.headers.items()]
-
 
 def structured(event: CloudEvent[Any]) -> Record:
     return record_key(event.tenantid, event.subject), to_structured(event), [("content-type", STRUCTURED.encode())]

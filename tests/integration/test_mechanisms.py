@@ -15,11 +15,12 @@ import asyncpg
 import pytest
 
 from shared import db, outbox, topics
-from shared.envelope import new_event, record_key, to_binary, to_structured
+from shared.envelope import new_event, record_key, to_structured
 from shared.events import IntranetContentSubmitted
 from shared.outbox import OutboxRelay
 from shared.service import Service
 from shared.settings import ServiceSettings
+from tests.support import kafka_record as binary
 from tests.support import eventually, header, new_tenant, produce, read_topic, running, settings_for
 
 pytestmark = pytest.mark.integration
@@ -33,11 +34,6 @@ def submitted(tenant: str, external_id: str, title: str = "Hello") -> tuple:
                                                     summary="s", url="https://example.com/a", language="en",
                                                     version=1))
     return event
-
-
-def binary(event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    record = to_binary(event)
-    return record.key, record.value, [(k, v.encode()) for k, v in record.headers.items()]
 
 
 def structured(event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:

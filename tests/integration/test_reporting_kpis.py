@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from services.reporting import handlers, jobs
 from services.reporting.main import ReportingSettings, create_app
 from shared import topics
-from shared.envelope import CloudEvent, new_event, to_binary
+from shared.envelope import CloudEvent, new_event
 from shared.events import (
     AmbassadorEnrolled,
     AmbassadorWithdrawn,
@@ -37,6 +37,7 @@ from shared.events import (
     NotificationSent,
 )
 from shared.topics import Topic
+from tests.support import kafka_record as record
 from tests.support import eventually, header, new_tenant, produce, read_topic, running, settings_for, token
 
 pytestmark = pytest.mark.integration
@@ -45,11 +46,6 @@ Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def record(event: CloudEvent[Any]) -> Record:
-    kafka = to_binary(event)
-    return kafka.key, kafka.value, [(k, v.encode()) for k, v in kafka.headers.items()]
 
 
 def event(tenant: str, type_: str, subject: str, data: BaseModel) -> CloudEvent[Any]:

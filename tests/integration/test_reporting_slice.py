@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from services.reporting.main import ReportingSettings, create_app
 from shared import topics
-from shared.envelope import CloudEvent, new_event, to_binary
+from shared.envelope import CloudEvent, new_event
 from shared.events import (
     AmbassadorEnrolled,
     AmbassadorWithdrawn,
@@ -25,6 +25,7 @@ from shared.events import (
     NotificationSent,
 )
 from shared.topics import Topic
+from tests.support import kafka_record as record
 from tests.support import eventually, new_tenant, produce, running, settings_for, token
 
 pytestmark = pytest.mark.integration
@@ -40,11 +41,6 @@ async def client(kafka_bootstrap: str, database_url: str) -> AsyncIterator[httpx
     joins once instead of once per test."""
     async with running(create_app(settings_for(ReportingSettings, kafka_bootstrap, database_url))) as client:
         yield client
-
-
-def record(event: CloudEvent[Any]) -> Record:
-    kafka = to_binary(event)
-    return kafka.key, kafka.value, [(k, v.encode()) for k, v in kafka.headers.items()]
 
 
 def event(tenant: str, type_: str, subject: str, data: BaseModel) -> CloudEvent[Any]:
