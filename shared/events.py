@@ -258,7 +258,3 @@ EVENT_TYPES: dict[str, tuple[Topic, type[Contract]]] = {
     "engagement.recorded": (topics.ENGAGEMENTS, EngagementRecorded),
     "kpi.changed": (topics.KPIS, KpiChanged),
 }
-
-
-def types_of(topic: Topic) -> dict[str, type[Contract]]:
-    return {name: model for name, (t, model) in EVENT_TYPES.items() if t == topic}

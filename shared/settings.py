@@ -8,13 +8,10 @@ Docker secrets mount them).
 from __future__ import annotations
 
 import os
-from typing import Literal, TypeVar
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-S = TypeVar("S", bound="ServiceSettings")
-
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -69,7 +66,3 @@ class ServiceSettings(BaseSettings):
     rate_limit_exempt_clients: list[str] = Field(
         [], description="Client addresses never rate limited (none by default: behind a sidecar proxy every client "
         'looks like loopback). Local tools and benchmarks set ["127.0.0.1", "::1"]')
-
-
-def load(cls: type[S] = ServiceSettings, **overrides: object) -> S:  # type: ignore[assignment]
-    return cls(**overrides)

@@ -12,7 +12,6 @@ import contextlib
 import json
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from deploy.local import kafka as local_kafka
