@@ -13,6 +13,7 @@ from deploy.demo.console import Console
 from deploy.demo.population import GROUP, SUBSIDIARIES, Person, Population, scim_user
 
 CONSENT_VERSION = "2026-01"
+NAMED_RATE = 0.25  # ambassadors who opt in to being named in leaderboards and digests
 CONSENT_TEXT = ("I volunteer to receive company news to share on my own social networks. Portevoix counts the "
                 "clicks, shares and reactions on what I share, under a pseudonymous id. I can stop at any time.")
 
@@ -22,6 +23,7 @@ class Ambassador:
     person: Person
     ambassador_id: str
     networks: dict[str, int]
+    named: bool = False  # opted in to being named in leaderboards and digests
 
 
 async def declare_org_tree(api: Api) -> None:
@@ -93,16 +95,23 @@ def declared_networks(person: Person, rng: random.Random) -> dict[str, int]:
 async def enrol(api: Api, console: Console, people: list[Person], rng: random.Random) -> list[Ambassador]:
     counter = console.counter("enrolled", len(people))
     networks = {p.employee_id: declared_networks(p, rng) for p in people}
+    named = {p.employee_id for p in people if rng.random() < NAMED_RATE}
 
     async def one(person: Person) -> Ambassador:
+        me = api.as_(person.employee_id, "employee")
         body = {"consent_text_version": CONSENT_VERSION, "channel": "web", "networks": networks[person.employee_id]}
-        enrolment = expect(await api.distribution.post("/v1/me/enrolment", json=body,
-                                                       headers=api.as_(person.employee_id, "employee")),
+        enrolment = expect(await api.distribution.post("/v1/me/enrolment", json=body, headers=me),
                            201, what=f"enrolment of {person.employee_id}")
-        return Ambassador(person, enrolment["ambassador_id"], networks[person.employee_id])
+        if person.employee_id in named:
+            # Being named is a preference, off unless the ambassador turns it on himself.
+            expect(await api.distribution.put("/v1/me/preferences", json={"named_in_leaderboards": True},
+                                              headers=me), 200, what=f"opt-in to being named of {person.employee_id}")
+        return Ambassador(person, enrolment["ambassador_id"], networks[person.employee_id],
+                          named=person.employee_id in named)
 
     ambassadors = await each(people, one, counter=counter)
     reach = sum(sum(a.networks.values()) for a in ambassadors)
-    counter.finish(f"{len(ambassadors)} ambassadors enrolled with consent {CONSENT_VERSION}; "
+    counter.finish(f"{len(ambassadors)} ambassadors enrolled with consent {CONSENT_VERSION}, "
+                   f"{sum(a.named for a in ambassadors)} of them named in leaderboards; "
                    f"declared audience {reach:,} connections")
     return ambassadors

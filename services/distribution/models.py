@@ -76,6 +76,8 @@ class Preferences(BaseModel):
     quiet_start: time | None = Field(None, description="Quiet hours start, on the ambassador's own clock")
     quiet_end: time | None = None
     time_zone: str = Field("UTC", description="IANA time zone of the quiet hours, e.g. Europe/Paris")
+    named_in_leaderboards: bool = Field(
+        False, description="Opt in to being named (not only counted) in leaderboards and digests; off by default")
 
     @field_validator("time_zone")
     @classmethod

@@ -172,7 +172,8 @@ async def shorten_consents(conn: asyncpg.Connection, tenant: str, current_versio
 
 # --- preferences ---------------------------------------------------------------------------------
 
-PREFERENCES = "channels, languages, topics, max_per_day, quiet_start, quiet_end, time_zone, updated_at"
+PREFERENCES = ("channels, languages, topics, max_per_day, quiet_start, quiet_end, time_zone, named_in_leaderboards, "
+               "updated_at")
 
 
 async def preferences(conn: asyncpg.Connection, tenant: str, employee_id: str) -> asyncpg.Record | None:
@@ -183,14 +184,20 @@ async def preferences(conn: asyncpg.Connection, tenant: str, employee_id: str) -
 async def put_preferences(conn: asyncpg.Connection, tenant: str, employee_id: str, p: dict[str, Any]) -> asyncpg.Record:
     return await conn.fetchrow(
         f"""INSERT INTO preferences AS p (tenant, employee_id, channels, languages, topics, max_per_day, quiet_start,
-                quiet_end, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                quiet_end, time_zone, named_in_leaderboards) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (tenant, employee_id) DO UPDATE SET channels = EXCLUDED.channels,
                 languages = EXCLUDED.languages, topics = EXCLUDED.topics, max_per_day = EXCLUDED.max_per_day,
                 quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end, time_zone = EXCLUDED.time_zone,
-                updated_at = now()
+                named_in_leaderboards = EXCLUDED.named_in_leaderboards, updated_at = now()
             RETURNING {PREFERENCES}""",
         tenant, employee_id, p["channels"], p["languages"], [t.lower() for t in p["topics"]], p["max_per_day"],
-        p["quiet_start"], p["quiet_end"], p["time_zone"])
+        p["quiet_start"], p["quiet_end"], p["time_zone"], p["named_in_leaderboards"])
+
+
+async def named_in_leaderboards(conn: asyncpg.Connection, tenant: str, employee_id: str) -> bool:
+    """Whether the employee opted in to being named in leaderboards and digests (no preferences: no)."""
+    return bool(await conn.fetchval(
+        "SELECT named_in_leaderboards FROM preferences WHERE tenant = $1 AND employee_id = $2", tenant, employee_id))
 
 
 async def audience_page(conn: asyncpg.Connection, tenant: str, content_id: str, after: UUID, last: UUID,

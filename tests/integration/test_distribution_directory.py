@@ -410,6 +410,45 @@ async def test_groups_and_preferences_target_the_fan_out(
     assert json.loads(sent.value)["ambassador_id"] == ids["e-cyber"]  # e-picky wants hiring only
 
 
+async def test_being_named_in_leaderboards_is_an_opt_in_carried_on_every_profile(
+        client: httpx.AsyncClient, kafka_bootstrap: str, database_url: str) -> None:
+    tenant = new_tenant()
+    await feed_hr(kafka_bootstrap, database_url, hire(tenant, "e-shy", 1), hire(tenant, "e-proud", 1),
+                  hire(tenant, "e-stranger", 1))
+    ids = {e: (await enrol(client, tenant, e)).json()["ambassador_id"] for e in ("e-shy", "e-proud")}
+    enrolled = await read_topic(kafka_bootstrap, AMBASSADORS.name, of(tenant, "ambassador.enrolled"), expect=2)
+    assert [json.loads(r.value)["named_in_leaderboards"] for r in enrolled] == [False, False]  # off by default
+    assert (await client.get("/v1/me/preferences", headers=me(tenant, "e-proud"))).json()[
+        "named_in_leaderboards"] is False
+
+    # Refused: a non-boolean choice; a choice by someone not enrolled.
+    assert (await client.put("/v1/me/preferences", headers=me(tenant, "e-proud"),
+                             json={"named_in_leaderboards": "maybe"})).status_code == 422
+    assert (await client.put("/v1/me/preferences", headers=me(tenant, "e-stranger"),
+                             json={"named_in_leaderboards": True})).status_code == 404
+
+    opted_in = await client.put("/v1/me/preferences", headers=me(tenant, "e-proud"),
+                                json={"named_in_leaderboards": True, "topics": ["hiring"]})
+    assert opted_in.status_code == 200 and opted_in.json()["named_in_leaderboards"] is True
+    assert (await client.get("/v1/me/preferences", headers=me(tenant, "e-proud"))).json()[
+        "named_in_leaderboards"] is True
+    # Other preferences changing, not the choice: no profile change to tell.
+    same = await client.put("/v1/me/preferences", headers=me(tenant, "e-proud"),
+                            json={"named_in_leaderboards": True, "topics": ["security"]})
+    assert same.status_code == 200
+    # A profile change for another reason still carries the choice.
+    group = await client.put("/v1/admin/groups/cyber", headers=admin(tenant), json={"members": ["e-proud"]})
+    assert group.status_code == 200, group.text
+    opted_out = await client.put("/v1/me/preferences", headers=me(tenant, "e-proud"), json={})
+    assert opted_out.status_code == 200 and opted_out.json()["named_in_leaderboards"] is False
+
+    updates = await read_topic(kafka_bootstrap, AMBASSADORS.name, of(tenant, "ambassador.updated"),
+                               expect=3, settle=1.0)
+    assert [(json.loads(r.value)["ambassador_id"], json.loads(r.value)["named_in_leaderboards"],
+             json.loads(r.value)["groups"]) for r in updates] == [
+        (ids["e-proud"], True, []), (ids["e-proud"], True, ["cyber"]), (ids["e-proud"], False, ["cyber"])]
+
+
 # --- departures and privacy ------------------------------------------------------------------------
 
 async def test_departure_cascade_and_erasure(client: httpx.AsyncClient, kafka_bootstrap: str,

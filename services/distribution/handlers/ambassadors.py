@@ -29,7 +29,9 @@ async def emit_profile(conn: asyncpg.Connection, tenant: str, event_type: str, a
     data = PROFILE_EVENTS[event_type](
         ambassador_id=ambassador_id, subsidiary=get("subsidiary"), department=get("department"), site=get("site"),
         country=get("country"), language=get("language"), groups=await repository.groups_of(conn, tenant, employee_id),
-        network_audience=ambassador["networks"], effective_at=effective_at)
+        network_audience=ambassador["networks"],
+        named_in_leaderboards=await repository.named_in_leaderboards(conn, tenant, employee_id),
+        effective_at=effective_at)
     await outbox.enqueue(conn, topics.AMBASSADORS, new_event(
         event_type, source=SOURCE, subject=ambassador_id, tenant=tenant, data=data))
 

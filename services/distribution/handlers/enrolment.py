@@ -90,7 +90,17 @@ async def preferences(pool: asyncpg.Pool, principal: Principal) -> dict[str, Any
 
 
 async def put_preferences(pool: asyncpg.Pool, principal: Principal, prefs: Preferences) -> dict[str, Any]:
+    """Replace the caller's preferences; a change of his choice to be named is a profile change
+    (``ambassador.updated``), the rest stays within distribution."""
+    tenant, employee_id = principal.tenant, principal.subject
     async with pool.acquire() as conn, conn.transaction():
-        if await repository.active_ambassador(conn, principal.tenant, principal.subject) is None:
-            raise NotEnrolled(principal.subject)
-        return dict(await repository.put_preferences(conn, principal.tenant, principal.subject, prefs.model_dump()))
+        employee = await repository.employee_for_update(conn, tenant, employee_id)
+        ambassador = await repository.active_ambassador(conn, tenant, employee_id, for_update=True)
+        if ambassador is None or employee is None:
+            raise NotEnrolled(employee_id)
+        was_named = await repository.named_in_leaderboards(conn, tenant, employee_id)
+        saved = dict(await repository.put_preferences(conn, tenant, employee_id, prefs.model_dump()))
+        if saved["named_in_leaderboards"] != was_named:
+            await ambassadors.emit_profile(conn, tenant, "ambassador.updated", ambassador, employee_id, employee,
+                                           datetime.now(UTC))
+        return saved
