@@ -52,7 +52,7 @@ async def demo(procs: services.Services, env: stack.StackEnv, console: Console,
                args: argparse.Namespace) -> flow.Outcome:
     async with api_for(procs, env.kafka_bootstrap, flow.new_tenant()) as api:
         outcome = await flow.run(api, console, args.employees, timeout=args.timeout)
-    console.say("\n" + report.render(outcome, {n: procs.url(n) for n in services.NAMES}, env.kafka_bootstrap,
+    console.say("\n" + report.render(outcome, {n: procs.url(n) for n in services.PROCESSES}, env.kafka_bootstrap,
                                      env.database_url, str(procs.logs)))
     return outcome
 

@@ -23,10 +23,11 @@ from deploy.demo.console import Console
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("content", "distribution", "tracking", "reporting")
+PROCESSES = (*NAMES, "web")  # and the web front, proxying the four APIs, with the demo login on
 
 
 def ports(base: int) -> dict[str, int]:
-    return {name: base + n for n, name in enumerate(NAMES)}
+    return {name: base + n for n, name in enumerate(PROCESSES)}
 
 
 def busy_ports(wanted: dict[str, int]) -> list[int]:
@@ -77,6 +78,8 @@ def start(port_base: int, kafka_bootstrap: str, database_url: str, jwt_secret: s
             # The demo plays thousands of browsers and an identity provider from this one address:
             # per-client rate limits would take them for one client. Local tools are exempt.
             "PORTEVOIX_RATE_LIMIT_EXEMPT_CLIENTS": '["127.0.0.1", "::1"]',
+            **{f"PORTEVOIX_{api.upper()}_BASE_URL": f"http://127.0.0.1:{wanted[api]}" for api in NAMES},
+            "PORTEVOIX_WEB_LOCAL_LOGIN": "true",  # the front's demo sign-in (off by default)
         }
         with open(logs / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
             processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env,
@@ -88,7 +91,7 @@ async def wait_ready(services: Services, console: Console, timeout: float = 120)
     """Every service's /readyz answers 200 (database and Kafka reachable), or a clear failure."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=2) as client:
-        for name in NAMES:
+        for name in PROCESSES:
             while True:
                 process = services.processes[name]
                 if process.poll() is not None:
@@ -107,7 +110,7 @@ def recent_problems(logs: Path, started_at: float, limit: int = 3) -> list[str]:
     """The last distinct warnings and errors the services logged since ``started_at`` (epoch
     seconds): what to look at first when something did not arrive."""
     found: dict[str, None] = {}
-    for name in NAMES:
+    for name in PROCESSES:
         path = logs / f"{name}.log"
         if not path.exists():
             continue
