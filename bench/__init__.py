@@ -4,3 +4,19 @@ Each benchmark measures a shared mechanism and, in the same run, the raw ceiling
 infrastructure underneath it (plain asyncpg COPY, plain aiokafka producer or consumer), and
 reports the ratio. Results go to ``bench/results/``; nothing here asserts on timings.
 """
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def write_results(name: str, data: dict[str, Any], report: str) -> None:
+    """``bench/results/<name>.json`` (the figures) and ``<name>.md`` (the report), then print it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(report)
+    print(report)

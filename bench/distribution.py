@@ -38,6 +38,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
+from bench import write_results
 from services.distribution.handlers.fanout import Fanout, FanoutWorker
 from services.distribution.main import DistributionSettings, fanout_policy
 from shared import db, topics
@@ -47,7 +48,6 @@ from shared.events import ContentPublished, ShareText
 from shared.kafka import aiokafka_producer, create_broker
 from shared.outbox import OutboxRelay
 
-RESULTS = Path(__file__).parent / "results"
 SCHEMA = "bench_distribution"
 MIGRATIONS = Path(__file__).parent.parent / "services" / "distribution" / "migrations"
 TARGET_SECONDS, TARGET_RATIO = 10.0, 0.5
@@ -240,10 +240,7 @@ def main(argv: list[str]) -> int:
                    "ratio_at_least_0.5": ratio >= TARGET_RATIO,
                    "memory_flat": large["peak_rss_mib"] <= small["peak_rss_mib"] * 1.25},
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "distribution.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "distribution.md").write_text(markdown(report))
-    print((RESULTS / "distribution.md").read_text())
+    write_results("distribution", report, markdown(report))
     return 0 if all(report["checks"].values()) else 2
 
 

@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import statistics
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer, TopicPartition
 
+from bench import write_results
 from bench.foundation import commit_start, end_offsets, rate
 from services.reporting.main import ReportingSettings, create_app
 from shared import topics
@@ -39,7 +38,6 @@ from shared.auth import issue_token
 from shared.envelope import CloudEvent, new_event, to_binary
 from shared.events import AmbassadorEnrolled, ContentPublished, EngagementKind, EngagementRecorded, Network
 
-RESULTS = Path(__file__).parent / "results"
 SECRET = "bench-secret-0123456789-0123456789"
 TIMEOUT = 300.0
 
@@ -219,10 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         if not already_running:
             stack.down()
     result["run_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "reporting.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "reporting.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results("reporting", result, markdown(result))
     return 0
 
 

@@ -38,12 +38,12 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from bench import write_results
 from shared import topics
 from shared.auth import issue_token
 from shared.envelope import new_event, to_binary
 from shared.events import EngagementRecorded, NotificationSent, TrackedLink
 
-RESULTS = Path(__file__).parent / "results"
 CONTENTS, AMBASSADORS = 20, 25  # 500 tracked links
 TARGET_RATIO, TARGET_P99_MS = 0.5, 20.0
 
@@ -255,10 +255,7 @@ def main(argv: list[str]) -> int:
         "targets": {"webhook_to_raw_at_least": TARGET_RATIO, "redirect_p99_ms_under": TARGET_P99_MS},
         "results": results,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "tracking.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "tracking.md").write_text(markdown(report))
-    print((RESULTS / "tracking.md").read_text())
+    write_results("tracking", report, markdown(report))
     return 0 if all(results["checks"].values()) else 2
 
 
