@@ -31,7 +31,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from shared import logs, metrics
-from shared.envelope import CloudEvent, EnvelopeError, from_kafka, typed
+from shared.envelope import CloudEvent, EnvelopeError, parse
 from shared.kafka import aiokafka_producer
 from shared.topics import Topic
 
@@ -182,7 +182,7 @@ class EventConsumer:
     def _decode(self, record: ConsumerRecord) -> Decoded:
         headers = [(k, v) for k, v in record.headers or () if k not in OUR_HEADERS]
         try:
-            return Decoded(record, event=typed(from_kafka(record.value, headers), self.topic.name))
+            return Decoded(record, event=parse(record.value, headers, self.topic.name))
         except EnvelopeError as error:
             return Decoded(record, error=str(error))
 

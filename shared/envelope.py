@@ -9,6 +9,7 @@ application/cloudevents+json``, the whole event as the value). Parsing raises
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import uuid
 from dataclasses import dataclass
@@ -170,17 +171,58 @@ def from_kafka(value: bytes | None, headers: list[tuple[str, bytes]] | tuple) ->
 
 def typed(event: CloudEvent[Any], expected_topic: str | None = None) -> CloudEvent[Contract]:
     """Validate ``data`` against the contract of the event's type."""
-    known = EVENT_TYPES.get(event.type)
-    if known is None:
-        raise EnvelopeError(f"unknown event type {event.type!r}")
-    topic, model = known
-    if expected_topic is not None and topic.name != expected_topic:
-        raise EnvelopeError(f"event type {event.type!r} does not belong on topic {expected_topic!r}")
+    model = _contract(event.type, expected_topic)
     try:
         data = model.model_validate(event.data)
     except ValidationError as error:
         raise EnvelopeError(f"invalid data for {event.type}: {_brief(error)}") from error
     return event.model_copy(update={"data": data})
+
+
+def parse(value: bytes | None, headers: list[tuple[str, bytes]] | tuple, expected_topic: str | None = None
+          ) -> CloudEvent[Contract]:
+    """``typed(from_kafka(value, headers), expected_topic)``: the same event or the same error, in
+    one pass for a valid record in binary content mode (the consumers' hot path, about twice as
+    cheap): its data is validated by its contract straight from the JSON, the event built once.
+    Anything else takes the long way, which names the fault."""
+    try:
+        return _parse_binary(value, headers, expected_topic)
+    except EnvelopeError:
+        return typed(from_kafka(value, headers), expected_topic)
+
+
+def _parse_binary(value: bytes | None, headers: list[tuple[str, bytes]] | tuple,
+                  expected_topic: str | None) -> CloudEvent[Contract]:
+    if not value:
+        raise EnvelopeError("empty record value")
+    h = _decode_headers(headers)
+    if h.get("content-type", "").split(";")[0].strip() == STRUCTURED:
+        raise EnvelopeError("structured content mode")
+    attributes: dict[str, Any] = {name[3:]: v for name, v in h.items() if name.startswith("ce_")}
+    attributes["datacontenttype"] = h.get("content-type") or JSON
+    if any(not attributes.get(name) for name in REQUIRED) or attributes.get("specversion") != "1.0":
+        raise EnvelopeError("missing or unsupported CloudEvents attributes")
+    model = _contract(attributes["type"], expected_topic)
+    try:
+        attributes["data"] = model.model_validate_json(value)
+        return _typed_event(model).model_validate(attributes)
+    except ValidationError as error:
+        raise EnvelopeError(str(error)) from error
+
+
+def _contract(type_: str, expected_topic: str | None) -> type[Contract]:
+    known = EVENT_TYPES.get(type_)
+    if known is None:
+        raise EnvelopeError(f"unknown event type {type_!r}")
+    topic, model = known
+    if expected_topic is not None and topic.name != expected_topic:
+        raise EnvelopeError(f"event type {type_!r} does not belong on topic {expected_topic!r}")
+    return model
+
+
+@functools.cache
+def _typed_event(model: type[Contract]) -> type[CloudEvent[Any]]:
+    return CloudEvent[model]  # type: ignore[valid-type]
 
 
 def _brief(error: ValidationError) -> str:
