@@ -303,6 +303,33 @@ def engagement_effects(tenant: str, data: EngagementRecorded, content: ContentFa
     return effects
 
 
+def engagements_effects(engagements: Iterable[tuple[str, EngagementRecorded, ContentFacts | None,
+                                                    AmbassadorFacts | None]]) -> list[tuple[str, Effect]]:
+    """The effects of a batch of engagements, each given what is known of its content and
+    ambassador. Engagements alike (same tenant, content, ambassador, network, kind, flags, hour
+    and facts) move the same rollups: their effects are worked out once, with their counts
+    summed (a batch's clicks on one tracked link are one group)."""
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    hours: dict[datetime, datetime] = {}
+    for tenant, data, content, ambassador in engagements:
+        hour = hours.get(data.occurred_at)
+        if hour is None:
+            hour = hours[data.occurred_at] = window_start(Window.hour, data.occurred_at)
+        key = (tenant, data.content_id, data.ambassador_id, data.network, data.kind, data.human, data.unique, hour,
+               id(content), id(ambassador))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [tenant, data, content, ambassador, data.count, 1]
+        else:
+            group[4] += data.count
+            group[5] += 1
+    effects: list[tuple[str, Effect]] = []
+    for tenant, data, content, ambassador, count, n in groups.values():
+        alike = data if n == 1 else data.model_copy(update={"count": count})
+        effects += [(tenant, e) for e in engagement_effects(tenant, alike, content, ambassador)]
+    return effects
+
+
 def late_attribution(tenant: str, data: EngagementRecorded, before: tuple[ContentFacts | None, AmbassadorFacts | None],
                      after: tuple[ContentFacts | None, AmbassadorFacts | None]) -> list[Effect]:
     """What an engagement already counted with ``before`` still owes once ``after`` is known."""
@@ -314,49 +341,43 @@ def needs_ambassador(data: EngagementRecorded) -> bool:
     return data.ambassador_id is not None
 
 
-class RollupKey(NamedTuple):
+class HourKey(NamedTuple):
     tenant: str
     scope_type: str
     scope_id: str
-    window: Window
-    window_start: datetime
     kpi: str
+    hour: datetime
 
 
-def expand(effects: Iterable[tuple[str, Effect]]) -> tuple[dict[RollupKey, int], dict[tuple[RollupKey, str], int]]:
-    """Each tenant's effects into (plain deltas per rollup key, member values per (rollup key,
-    member)), merged over every window of each effect.
+class Deltas(NamedTuple):
+    """A batch's effects merged per hour: every coarser window is a union of hours, and a batch
+    has far fewer distinct (scope, kpi, hour) than effects. Each hour-level delta is added to
+    the rollups of the four windows in ``windows[hour]`` (the database spreads it)."""
 
-    Effects are first merged per hour (every coarser window is a union of hours), then each
-    merged hour is spread over the four windows: a batch has far fewer distinct (scope, kpi,
-    hour) than effects. Members keep the first value seen in the batch, in every window (the
-    hours are visited in the order their first effect came)."""
+    plain: dict[HourKey, int]
+    members: dict[tuple[HourKey, str], int]  # the first value seen of each member, in order seen
+    windows: dict[datetime, tuple[tuple[Window, datetime], ...]]
+
+
+def expand(effects: Iterable[tuple[str, Effect]]) -> Deltas:
+    """Each tenant's effects merged per (scope, kpi, hour); members keep the first value seen
+    in the batch (in every window their hour falls in)."""
     hours: dict[datetime, datetime] = {}
-    plain_hours: dict[tuple[str, str, str, str, datetime], int] = {}
-    member_hours: dict[tuple[str, str, str, str, datetime, str], int] = {}
+    plain: dict[HourKey, int] = {}
+    members: dict[tuple[HourKey, str], int] = {}
     for tenant, e in effects:
         hour = hours.get(e.at)
         if hour is None:
             hour = hours[e.at] = window_start(Window.hour, e.at)
+        key = HourKey(tenant, e.scope_type, e.scope_id, e.kpi, hour)
         if e.member is None:
-            key = (tenant, e.scope_type, e.scope_id, e.kpi, hour)
-            plain_hours[key] = plain_hours.get(key, 0) + e.delta
+            plain[key] = plain.get(key, 0) + e.delta
         else:
-            member_hours.setdefault((tenant, e.scope_type, e.scope_id, e.kpi, hour, e.member), e.delta)
-    windows = {hour: _windows_of_hour(hour) for hour in set(hours.values())}
-    plain: dict[RollupKey, int] = {}
-    for (tenant, scope_type, scope_id, kpi, hour), delta in plain_hours.items():
-        for window, start in windows[hour]:
-            key = RollupKey(tenant, str(scope_type), scope_id, window, start, kpi)
-            plain[key] = plain.get(key, 0) + delta
-    members: dict[tuple[RollupKey, str], int] = {}
-    for (tenant, scope_type, scope_id, kpi, hour, member), value in member_hours.items():
-        for window, start in windows[hour]:
-            members.setdefault((RollupKey(tenant, str(scope_type), scope_id, window, start, kpi), member), value)
-    return plain, members
+            members.setdefault((key, e.member), e.delta)
+    return Deltas(plain, members, {hour: windows_of_hour(hour) for hour in set(hours.values())})
 
 
-def _windows_of_hour(hour: datetime) -> tuple[tuple[Window, datetime], ...]:
+def windows_of_hour(hour: datetime) -> tuple[tuple[Window, datetime], ...]:
     return tuple((window, window_start(window, hour)) for window in Window)
 
 

@@ -16,6 +16,7 @@ import asyncpg
 from services.reporting import domain, jobs, repository
 from services.reporting.domain import (
     AmbassadorFacts,
+    ContentFacts,
     DirectoryFigures,
     Effect,
     MediaRates,
@@ -43,7 +44,7 @@ Effects = list[tuple[str, Effect]]
 
 
 async def _apply(conn: asyncpg.Connection, effects: Effects) -> None:
-    await repository.add_rollups(conn, *domain.expand(effects))
+    await repository.add_rollups(conn, domain.expand(effects))
 
 
 # --- event handlers (one call per consumer batch) ---------------------------------------------
@@ -102,20 +103,20 @@ async def on_engagements(conn: asyncpg.Connection, events: list[CloudEvent[Any]]
     profile would add is owed, and added when that fact arrives (see pending_engagements)."""
     contents = {(e.tenantid, e.data.content_id) for e in events}
     ambassadors = {(e.tenantid, e.data.ambassador_id) for e in events if e.data.ambassador_id}
-    await repository.lock_entities(conn, contents, ambassadors)
+    await repository.lock_entities(conn, contents, ambassadors, shared=True)
     known_contents = await repository.content_facts(conn, contents)
     profiles = await repository.profiles_as_of(conn, sorted(
         {(e.tenantid, e.data.ambassador_id, e.data.occurred_at) for e in events if e.data.ambassador_id}))
 
-    effects: Effects = []
     pending: list[tuple[str, str, str, str, str | None, str, bool, bool]] = []
     first_shares: dict[tuple[str, str], datetime] = {}
     share_days: set[tuple[str, str, Any]] = set()
+    counted: list[tuple[str, EngagementRecorded, ContentFacts | None, AmbassadorFacts | None]] = []
     for event in events:
         tenant, data = event.tenantid, event.data
         content = known_contents.get((tenant, data.content_id))
         ambassador = profiles.get((tenant, data.ambassador_id, data.occurred_at)) if data.ambassador_id else None
-        effects += [(tenant, e) for e in domain.engagement_effects(tenant, data, content, ambassador)]
+        counted.append((tenant, data, content, ambassador))
         ambassador_known = not domain.needs_ambassador(data) or ambassador is not None
         if content is None or not ambassador_known:
             pending.append((tenant, event.source, event.id, data.content_id, data.ambassador_id,
@@ -125,6 +126,7 @@ async def on_engagements(conn: asyncpg.Connection, events: list[CloudEvent[Any]]
             first_shares[key] = min(first_shares.get(key, data.occurred_at), data.occurred_at)
             if data.ambassador_id:
                 share_days.add((tenant, data.ambassador_id, domain.day_of(data.occurred_at)))
+    effects = domain.engagements_effects(counted)
     await repository.save_pending(conn, pending)
     await repository.note_first_shares(conn, first_shares)
     await repository.note_share_days(conn, share_days)

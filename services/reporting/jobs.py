@@ -35,9 +35,11 @@ async def flush_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, batc
     that records them as emitted (exactly one emission per change, never more often than the
     interval per key). Webhook deliveries of the change and of milestones are queued alike.
 
-    A round is a handful of set-based statements whatever the number of keys: the keys stay
-    locked until it commits, and consumers marking one of them dirty wait for that."""
+    A round is a handful of set-based statements whatever the number of keys; consumers go on
+    marking keys dirty meanwhile (a key changed again stays dirty for the next round)."""
     async with pool.acquire() as conn, conn.transaction():
+        if not await repository.take_flusher_turn(conn):
+            return 0
         keys = await repository.due_keys(conn, min_interval_seconds, batch)
         if not keys:
             return 0

@@ -14,8 +14,9 @@ from services.reporting.domain import (
     ACTIVE_DAYS,
     AmbassadorFacts,
     ContentFacts,
+    Deltas,
+    HourKey,
     MediaRates,
-    RollupKey,
     ScopeType,
     Window,
 )
@@ -23,48 +24,88 @@ from services.reporting.domain import (
 # --- rollups (written in the consumer's batch transaction) ------------------------------------
 
 
-async def add_rollups(conn: asyncpg.Connection, plain: dict[RollupKey, int],
-                      members: dict[tuple[RollupKey, str], int]) -> None:
-    """Add the deltas; members count only when new to their scope and window. The keys go in
-    sorted (ON CONFLICT DO UPDATE may touch a row once per statement, and locks in input order,
-    which keeps concurrent batches on the same hot rows from deadlocking)."""
-    plain = dict(plain)
-    if members:
-        items = sorted(members.items())
-        rows = await conn.fetch(
-            """INSERT INTO rollup_members (tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
-                                    $7::text[], $8::bigint[])
-               ON CONFLICT DO NOTHING
-               RETURNING tenant, scope_type, scope_id, time_window, window_start, kpi, value""",
-            *_columns([k for (k, _), _ in items]), [m for (_, m), _ in items], [v for _, v in items])
-        for r in rows:
-            key = RollupKey(r["tenant"], r["scope_type"], r["scope_id"], Window(r["time_window"]), r["window_start"],
-                            r["kpi"])
-            plain[key] = plain.get(key, 0) + r["value"]
-    keys = sorted(k for k, v in plain.items() if v)
-    if not keys:
+async def add_rollups(conn: asyncpg.Connection, deltas: Deltas) -> None:
+    """Add each hour-level delta to the rollups of its hour's four windows; a member counts
+    only when new to its scope and window; every key moved is marked for the KPI stream.
+
+    One statement. Members go in window by window, hour first (a member's value in a window
+    is the one of its earliest hour there): a member already in its hour
+    is already in that hour's day, month and all time (they are always written together), so
+    only the members new to a window are tried in the next one. Rollup rows are grouped per key
+    (ON CONFLICT DO UPDATE may touch a row once per statement) and written in key order (locks
+    are taken in input order, which keeps concurrent batches on the same hot rows from
+    deadlocking)."""
+    if not deltas.plain and not deltas.members:
         return
+    spread = [dict(windows) for windows in deltas.windows.values()]
+    members = list(deltas.members.items())
+    plain = list(deltas.plain.items())
     await conn.execute(
-        """INSERT INTO rollups (tenant, scope_type, scope_id, time_window, window_start, kpi, value)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
-                                $7::bigint[])
-           ON CONFLICT (tenant, scope_type, scope_id, time_window, window_start, kpi)
-           DO UPDATE SET value = rollups.value + EXCLUDED.value""",
-        *_columns(keys), [plain[k] for k in keys])
-    touched = sorted({(k.tenant, k.scope_type, k.scope_id, str(k.window), k.window_start) for k in keys})
-    # DO UPDATE (not NOTHING): waits for a flusher holding the row, then re-marks it, so a
-    # change committed while the flusher was emitting is never dropped from the stream.
-    await conn.execute(
-        """INSERT INTO kpi_dirty (tenant, scope_type, scope_id, time_window, window_start)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-           ON CONFLICT (tenant, scope_type, scope_id, time_window, window_start) DO UPDATE SET touched_at = now()""",
-        *([t[i] for t in touched] for i in range(5)))
+        """WITH w AS (
+               SELECT * FROM unnest($1::timestamptz[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[])
+                   AS w(hour, day, month, all_time)
+           ), mh AS (
+               INSERT INTO rollup_members (tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)
+               SELECT k.tenant, k.scope_type, k.scope_id, 'hour', k.hour, k.kpi, k.member, k.value
+               FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::bigint[])
+                    AS k(tenant, scope_type, scope_id, kpi, hour, member, value)
+               ORDER BY 1, 2, 3, 5, 6, 7
+               ON CONFLICT DO NOTHING
+               RETURNING tenant, scope_type, scope_id, time_window, window_start, kpi, member, value
+           ), md AS (
+               INSERT INTO rollup_members (tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)
+               SELECT m.tenant, m.scope_type, m.scope_id, 'day', w.day, m.kpi, m.member, m.value
+               FROM mh m JOIN w ON w.hour = m.window_start ORDER BY 1, 2, 3, 5, 6, 7, m.window_start
+               ON CONFLICT DO NOTHING
+               RETURNING tenant, scope_type, scope_id, time_window, window_start, kpi, member, value
+           ), mm AS (
+               INSERT INTO rollup_members (tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)
+               SELECT m.tenant, m.scope_type, m.scope_id, 'month', w.month, m.kpi, m.member, m.value
+               FROM md m JOIN (SELECT DISTINCT day, month FROM w) w ON w.day = m.window_start
+               ORDER BY 1, 2, 3, 5, 6, 7, m.window_start
+               ON CONFLICT DO NOTHING
+               RETURNING tenant, scope_type, scope_id, time_window, window_start, kpi, member, value
+           ), ma AS (
+               INSERT INTO rollup_members (tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)
+               SELECT m.tenant, m.scope_type, m.scope_id, 'all', w.all_time, m.kpi, m.member, m.value
+               FROM mm m JOIN (SELECT DISTINCT month, all_time FROM w) w ON w.month = m.window_start
+               ORDER BY 1, 2, 3, 5, 6, 7, m.window_start
+               ON CONFLICT DO NOTHING
+               RETURNING tenant, scope_type, scope_id, time_window, window_start, kpi, member, value
+           ), moved AS (
+               SELECT k.tenant, k.scope_type, k.scope_id, s.time_window, s.window_start, k.kpi, k.delta AS value
+               FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::bigint[])
+                    AS k(tenant, scope_type, scope_id, kpi, hour, delta)
+               JOIN w USING (hour)
+               CROSS JOIN LATERAL (VALUES ('hour', w.hour), ('day', w.day), ('month', w.month), ('all', w.all_time))
+                    AS s(time_window, window_start)
+               UNION ALL SELECT tenant, scope_type, scope_id, time_window, window_start, kpi, value FROM mh
+               UNION ALL SELECT tenant, scope_type, scope_id, time_window, window_start, kpi, value FROM md
+               UNION ALL SELECT tenant, scope_type, scope_id, time_window, window_start, kpi, value FROM mm
+               UNION ALL SELECT tenant, scope_type, scope_id, time_window, window_start, kpi, value FROM ma
+           ), r AS (
+               INSERT INTO rollups (tenant, scope_type, scope_id, time_window, window_start, kpi, value)
+               SELECT tenant, scope_type, scope_id, time_window, window_start, kpi, sum(value) FROM moved
+               GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(value) <> 0
+               ORDER BY 1, 2, 3, 4, 5, 6
+               ON CONFLICT (tenant, scope_type, scope_id, time_window, window_start, kpi)
+               DO UPDATE SET value = rollups.value + EXCLUDED.value
+               RETURNING tenant, scope_type, scope_id, time_window, window_start
+           )
+           -- A new version of a key already dirty: the flusher forgets it only if it emitted
+           -- this version (a change committed while it was emitting is never dropped).
+           INSERT INTO kpi_dirty (tenant, scope_type, scope_id, time_window, window_start)
+           SELECT DISTINCT * FROM r ORDER BY 1, 2, 3, 4, 5
+           ON CONFLICT (tenant, scope_type, scope_id, time_window, window_start)
+           DO UPDATE SET version = kpi_dirty.version + 1""",
+        *([w[window] for w in spread] for window in Window),
+        *_hour_columns([k for (k, _), _ in members]), [m for (_, m), _ in members], [v for _, v in members],
+        *_hour_columns([k for k, _ in plain]), [v for _, v in plain])
 
 
-def _columns(keys: Sequence[RollupKey]) -> list[list[Any]]:
+def _hour_columns(keys: Sequence[HourKey]) -> list[list[Any]]:
     return [[k.tenant for k in keys], [k.scope_type for k in keys], [k.scope_id for k in keys],
-            [str(k.window) for k in keys], [k.window_start for k in keys], [k.kpi for k in keys]]
+            [k.kpi for k in keys], [k.hour for k in keys]]
 
 
 # --- what reporting remembers of contents and ambassadors -------------------------------------
@@ -134,18 +175,22 @@ async def profiles_as_of(conn: asyncpg.Connection, wanted: list[tuple[str, str, 
     if not wanted:
         return {}
     rows = await conn.fetch(
-        """SELECT q.tenant, q.ambassador_id, q.at, h.subsidiary, h.department, h.network_audience
+        """SELECT q.tenant, q.ambassador_id, q.at, h.seq, h.subsidiary, h.department, h.network_audience
            FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS q(tenant, ambassador_id, at)
            CROSS JOIN LATERAL (
-               SELECT subsidiary, department, network_audience FROM ambassador_history h
+               SELECT seq, subsidiary, department, network_audience FROM ambassador_history h
                WHERE h.tenant = q.tenant AND h.ambassador_id = q.ambassador_id AND h.enrolled
                ORDER BY (h.effective_at <= q.at) DESC,
                         CASE WHEN h.effective_at <= q.at THEN h.effective_at END DESC NULLS LAST,
                         h.effective_at, h.seq DESC
                LIMIT 1) h""",
         [w[0] for w in wanted], [w[1] for w in wanted], [w[2] for w in wanted])
-    return {(r["tenant"], r["ambassador_id"], r["at"]): AmbassadorFacts(
-        r["subsidiary"], r["department"], json.loads(r["network_audience"])) for r in rows}
+    # One object per history row: engagements of one profile are told alike by identity.
+    facts: dict[int, AmbassadorFacts] = {}
+    for r in rows:
+        if r["seq"] not in facts:
+            facts[r["seq"]] = AmbassadorFacts(r["subsidiary"], r["department"], json.loads(r["network_audience"]))
+    return {(r["tenant"], r["ambassador_id"], r["at"]): facts[r["seq"]] for r in rows}
 
 
 async def latest_profile(conn: asyncpg.Connection, tenant: str, ambassador_id: str) -> AmbassadorFacts | None:
@@ -157,16 +202,19 @@ async def latest_profile(conn: asyncpg.Connection, tenant: str, ambassador_id: s
 
 
 async def lock_entities(conn: asyncpg.Connection, contents: set[tuple[str, str]],
-                        ambassadors: set[tuple[str, str]]) -> None:
+                        ambassadors: set[tuple[str, str]], *, shared: bool = False) -> None:
     """Serialise, per content and per ambassador, the engagement batches that look them up with
     the batches that make them known: either the lookup sees the fact, or the fact's batch sees
-    the pending engagement. Locks are taken in one global order (no deadlock)."""
+    the pending engagement. Lookups take the locks shared (engagement batches never wait for
+    one another), the batches that make facts known take them exclusive. Locks are taken in
+    one global order (no deadlock)."""
     names = [(1, f"{t}/{c}") for t, c in contents] + [(2, f"{t}/{a}") for t, a in ambassadors]
     if names:
+        lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         await conn.execute(
-            """SELECT count(pg_advisory_xact_lock(cls, h)) FROM (
-                   SELECT DISTINCT cls, hashtext(name) AS h FROM unnest($1::int[], $2::text[]) AS t(cls, name)
-                   ORDER BY cls, h) s""",
+            f"""SELECT count({lock}(cls, h)) FROM (
+                    SELECT DISTINCT cls, hashtext(name) AS h FROM unnest($1::int[], $2::text[]) AS t(cls, name)
+                    ORDER BY cls, h) s""",
             [c for c, _ in names], [n for _, n in names])
 
 
@@ -346,14 +394,21 @@ async def set_media_rates(conn: asyncpg.Connection, tenant: str, rates: MediaRat
 # --- the KPI stream ---------------------------------------------------------------------------------
 
 
+async def take_flusher_turn(conn: asyncpg.Connection) -> bool:
+    """One KPI stream flusher at a time per schema (replicas take turns), till the transaction ends."""
+    return await conn.fetchval("SELECT pg_try_advisory_xact_lock(3, hashtext(current_schema()))")
+
+
 async def due_keys(conn: asyncpg.Connection, min_interval_seconds: float, limit: int) -> list[asyncpg.Record]:
-    """Keys changed since their last emission and not emitted within the interval (locked)."""
+    """Keys changed since their last emission and not emitted within the interval, the longest
+    waiting first, with the version of their change (not locked: consumers never wait)."""
     return await conn.fetch(
-        """SELECT d.tenant, d.scope_type, d.scope_id, d.time_window, d.window_start, e.kpi_values AS emitted
+        """SELECT d.tenant, d.scope_type, d.scope_id, d.time_window, d.window_start, d.version,
+                  e.kpi_values AS emitted
            FROM kpi_dirty d
            LEFT JOIN kpi_emitted e USING (tenant, scope_type, scope_id, time_window, window_start)
            WHERE e.emitted_at IS NULL OR e.emitted_at <= now() - make_interval(secs => $1)
-           ORDER BY d.touched_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED""",
+           ORDER BY d.touched_at LIMIT $2""",
         min_interval_seconds, limit)
 
 
@@ -379,14 +434,19 @@ async def counted_of_keys(conn: asyncpg.Connection, keys: list[asyncpg.Record]) 
 
 async def record_emissions(conn: asyncpg.Connection, keys: list[asyncpg.Record],
                            emitted: list[tuple[asyncpg.Record, dict[str, float]]]) -> None:
-    """Forget the keys' dirtiness; remember the values emitted now."""
+    """Forget the keys still at the version read (locked in key order, as consumers lock
+    them: no deadlock); remember the values emitted now."""
     await conn.execute(
-        """DELETE FROM kpi_dirty d
-           USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-                 AS k(tenant, scope_type, scope_id, time_window, window_start)
-           WHERE (d.tenant, d.scope_type, d.scope_id, d.time_window, d.window_start)
-               = (k.tenant, k.scope_type, k.scope_id, k.time_window, k.window_start)""",
-        *_key_columns(keys))
+        """WITH emitted AS (
+               SELECT d.ctid FROM kpi_dirty d
+               JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[])
+                    AS k(tenant, scope_type, scope_id, time_window, window_start, version)
+                    USING (tenant, scope_type, scope_id, time_window, window_start)
+               WHERE d.version = k.version
+               ORDER BY d.tenant, d.scope_type, d.scope_id, d.time_window, d.window_start
+               FOR UPDATE OF d)
+           DELETE FROM kpi_dirty WHERE ctid IN (SELECT ctid FROM emitted)""",
+        *_key_columns(keys), [k["version"] for k in keys])
     if emitted:
         await conn.execute(
             """INSERT INTO kpi_emitted (tenant, scope_type, scope_id, time_window, window_start, kpi_values, emitted_at)

@@ -3,7 +3,7 @@ KPI derivations, rankings, milestones and who may read what."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,11 +16,13 @@ from services.reporting.domain import (
     ContentFacts,
     DirectoryFigures,
     Effect,
+    HourKey,
     MediaRates,
     ScopeType,
     Window,
     content_published_effects,
     engagement_effects,
+    engagements_effects,
     expand,
     kpi_values,
     late_attribution,
@@ -108,13 +110,32 @@ def test_notifications_and_publications_count_in_their_scopes() -> None:
         ("tenant", T), ("subsidiary", "fr"), ("content", "c1")}
 
 
-def test_expand_merges_deltas_over_the_four_windows_and_keeps_members_apart() -> None:
-    effects = [(T, Effect(ScopeType.tenant, T, "shares", 2, NOW)), (T, Effect(ScopeType.tenant, T, "shares", 3, NOW)),
-               (T, Effect(ScopeType.tenant, T, "sharing_ambassadors", 1, NOW, member="a1"))]
-    plain, members = expand(effects)
-    assert sorted(plain.values()) == [5, 5, 5, 5]
-    assert {k.window for k in plain} == set(Window)
-    assert len(members) == 4
+def test_expand_merges_deltas_per_hour_and_keeps_members_apart() -> None:
+    later = NOW + timedelta(minutes=10)
+    effects = [(T, Effect(ScopeType.tenant, T, "shares", 2, NOW)), (T, Effect(ScopeType.tenant, T, "shares", 3, later)),
+               (T, Effect(ScopeType.tenant, T, "sharing_ambassadors", 1, NOW, member="a1")),
+               (T, Effect(ScopeType.tenant, T, "sharing_ambassadors", 7, later, member="a1"))]
+    deltas = expand(effects)
+    hour = window_start(Window.hour, NOW)
+    assert deltas.plain == {HourKey(T, "tenant", T, "shares", hour): 5}
+    assert deltas.members == {(HourKey(T, "tenant", T, "sharing_ambassadors", hour), "a1"): 1}  # the first value
+    assert dict(deltas.windows[hour]) == {window: window_start(window, NOW) for window in Window}
+
+
+def test_engagements_alike_are_worked_out_once_with_their_counts_summed() -> None:
+    facts = AmbassadorFacts("fr", "mkt", {"linkedin": 40})
+    def click(at: datetime, count: int = 1, human: bool = True) -> EngagementRecorded:
+        return EngagementRecorded(content_id="c1", ambassador_id="a1", network="linkedin", kind="click",
+                                  count=count, human=human, occurred_at=at)
+    def share(at: datetime) -> EngagementRecorded:
+        return EngagementRecorded(content_id="c1", ambassador_id="a1", network="linkedin", kind="share",
+                                  occurred_at=at)
+    batch = [click(NOW), click(NOW + timedelta(minutes=5), count=3), click(NOW, human=False),
+             click(NOW + timedelta(hours=2)), share(NOW), share(NOW + timedelta(minutes=1))]
+    one_by_one = [(T, e) for data in batch for e in engagement_effects(T, data, None, facts)]
+    grouped = engagements_effects([(T, data, None, facts) for data in batch])
+    assert len(grouped) < len(one_by_one)
+    assert expand(grouped) == expand(one_by_one)
 
 
 def test_kpi_values_derive_rates_and_leave_out_what_is_undefined() -> None:
