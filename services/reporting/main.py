@@ -19,7 +19,7 @@ class ReportingSettings(ServiceSettings):
     # Larger than the shared default: a batch's cost is mostly per distinct rollup key touched,
     # not per event, so bigger batches amortise it (see bench/results/reporting.md).
     consumer_max_records: int = Field(
-        2000, ge=1, description="Records per consumer batch (one DB transaction) of the reporting consumers")
+        5000, ge=1, description="Records per consumer batch (one DB transaction) of the reporting consumers")
     kpi_stream_min_interval_seconds: float = Field(
         5.0, ge=0, description="A KPI key is emitted on reporting.kpis.v1 at most once per this interval")
     kpi_stream_tick_seconds: float = Field(0.5, gt=0, description="How often the KPI stream looks for changes")
