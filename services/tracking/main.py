@@ -29,10 +29,11 @@ class TrackingSettings(ServiceSettings):
         "long enough to delay redirects (1000 per round put p99 at 60-110 ms at 1,000 clicks/s)")
 
 
-def create_app(settings: TrackingSettings | None = None) -> FastAPI:
+def create_app(settings: TrackingSettings | None = None, *, name: str = "tracking") -> FastAPI:
+    """``name`` is the schema and the consumer groups' prefix (a benchmark runs its own)."""
     settings = settings or TrackingSettings()
     service = Service(
-        "tracking", settings, migrations=Path(__file__).parent / "migrations",
+        name, settings, migrations=Path(__file__).parent / "migrations",
         produces={topics.ENGAGEMENTS: EngagementRecorded},
         description="Tracked-link redirector, signed engagement webhooks and share confirmations.",
     )
