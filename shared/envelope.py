@@ -200,7 +200,7 @@ def _parse_binary(value: bytes | None, headers: list[tuple[str, bytes]] | tuple,
         raise EnvelopeError("structured content mode")
     attributes: dict[str, Any] = {name[3:]: v for name, v in h.items() if name.startswith("ce_")}
     attributes["datacontenttype"] = h.get("content-type") or JSON
-    if any(not attributes.get(name) for name in REQUIRED) or attributes.get("specversion") != "1.0":
+    if not all(map(attributes.get, REQUIRED)) or attributes.get("specversion") != "1.0":
         raise EnvelopeError("missing or unsupported CloudEvents attributes")
     model = _contract(attributes["type"], expected_topic)
     try:
