@@ -35,7 +35,7 @@ reliability: install
 	$(PY) -m deploy.reliability
 
 bench: install
-	$(PY) -m bench $(ARGS)
+	$(PY) -m bench $(or $(ARGS),all)
 
 docs: install
 	$(PY) -m deploy.apidocs

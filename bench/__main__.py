@@ -1,6 +1,8 @@
-"""python -m bench [--only NAME] [--events N] [--repeat R]
+"""python -m bench all | foundation [--only NAME] [--events N] [--repeat R] | distribution|tracking|reporting ...
 
-Runs the foundation benchmarks against the real Kafka broker and PostgreSQL and writes
+`all` runs the four suites one after the other on one stack; each suite writes its own results.
+
+`foundation` (the default) runs the shared mechanisms' benchmarks against the real Kafka broker and PostgreSQL and writes
 bench/results/foundation.json and bench/results/foundation.md.
 
 The servers are those of KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set, else the local stack
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -29,16 +32,17 @@ from bench import foundation
 RESULTS = Path(__file__).parent / "results"
 
 
+SUITES = ("foundation", "distribution", "tracking", "reporting")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["tracking"]:
-        from bench import tracking
-
-        return tracking.main(argv[1:])
-    if argv[:1] == ["distribution"]:
-        from bench import distribution
-
-        return distribution.main(argv[1:])
+    if argv[:1] == ["all"]:
+        return run_all()
+    if argv[:1] and argv[0] in SUITES[1:]:
+        return importlib.import_module(f"bench.{argv[0]}").main(argv[1:])
+    if argv[:1] == ["foundation"]:
+        argv = argv[1:]
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=foundation.BENCHMARKS, metavar="NAME",
@@ -215,6 +219,19 @@ def _markdown(report: dict[str, Any]) -> str:
                      f"per batch {_rate(d['hand_rolled_batched_insert'])}.")
     lines += ["", f"Peak RSS of the benchmark process: {report['peak_rss_mib']} MiB.", ""]
     return "\n".join(lines)
+
+
+def run_all() -> int:
+    from deploy.local import stack
+
+    already_running = stack.is_running()
+    stack.up()  # once for the four (each suite leaves a stack it did not start running)
+    try:
+        failures = [name for name in SUITES if main([name]) != 0]
+    finally:
+        if not already_running:
+            stack.down()
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
