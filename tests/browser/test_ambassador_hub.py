@@ -105,8 +105,21 @@ async def test_an_employee_enrols_shares_a_post_and_sees_the_click_counted(stack
         mine = {k: await page.locator(f"#my-kpis [data-kpi={k}] .value").text_content() for k in ("clicks_total", "shares")}
         return mine == {"clicks_total": "1", "shares": "1"}
     await eventually(counted, timeout=30)
-    # The leaderboard names only ambassadors who opted in (distribution has no such opt-in yet).
+    # The leaderboard names only ambassadors who opted in: not E1, until E1 chooses to be named
+    # in the preferences (carried to reporting by the directory's ambassador.updated).
     await expect(page.locator("#leaderboard-empty")).to_be_visible()
+    await expect(page.locator("#pref-named")).not_to_be_checked()
+    await page.check("#pref-named")
+    await page.click("#save-preferences")
+    await expect(page.locator("#preferences-status")).to_have_text("Saved")
+
+    async def named() -> bool:
+        await page.click("#refresh-results")
+        await page.wait_for_timeout(300)
+        return await page.locator("#leaderboard tr.me").count() == 1
+    await eventually(named, timeout=30)
+    await page.reload()
+    await expect(page.locator("#pref-named")).to_be_checked(timeout=WAIT_MS)  # kept, shown again
     await screenshot(page, "hub-3-shared-and-counted-desktop")
 
     await page.select_option("#language", "fr")

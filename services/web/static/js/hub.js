@@ -189,6 +189,7 @@ async function loadPreferences() {
   $("pref-quiet-start").value = (p.quiet_start || "").slice(0, 5);
   $("pref-quiet-end").value = (p.quiet_end || "").slice(0, 5);
   $("pref-zone").value = p.time_zone;
+  $("pref-named").checked = p.named_in_leaderboards;
 }
 
 async function savePreferences(event) {
@@ -198,7 +199,7 @@ async function savePreferences(event) {
     channels: CHANNELS.filter(c => $(`channel-${c}`).checked), languages: list("pref-languages"), topics: list("pref-topics"),
     max_per_day: $("pref-max").value ? Number($("pref-max").value) : null,
     quiet_start: $("pref-quiet-start").value || null, quiet_end: $("pref-quiet-end").value || null,
-    time_zone: $("pref-zone").value || "UTC",
+    time_zone: $("pref-zone").value || "UTC", named_in_leaderboards: $("pref-named").checked,
   };
   try { await api("distribution", "/v1/me/preferences", { method: "PUT", body }); say($("preferences-status"), t("saved")); }
   catch (error) { say($("preferences-status"), error.message, false); }
