@@ -8,7 +8,7 @@ Measured: accepted engagement events per second through ``POST /v1/webhooks/{sou
 batches of 100, 202 only after Kafka acknowledged); clicks per second through ``GET /r/{code}``
 with p50/p99 latency, open-loop at a fixed rate (target: p99 under 20 ms at 1,000/s) and
 closed-loop flat out; the raw producer (same settings as the service's: acks=all, idempotent,
-lz4, linger 5 ms) sending the same number of records of the same size, pipelined. Ratio =
+its compression and linger) sending the same number of records of the same size, pipelined. Ratio =
 webhook rate / raw producer rate (target: at least 0.5). The load generator's own ceiling (the
 same closed loop against a trivial server process) is measured too, to show it is not the limit.
 Results: bench/results/tracking.json and tracking.md. With --profile, the service runs under
@@ -39,6 +39,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from bench import write_results
+from services.tracking.main import TrackingSettings
 from shared import topics
 from shared.auth import issue_token
 from shared.envelope import new_event, to_binary
@@ -176,9 +177,10 @@ async def run(kafka_bootstrap: str, database_url: str, *, batches: int, webhook_
             finally:
                 await conn.close()
     accepted = measured["webhooks"]["accepted_events"]
+    service = TrackingSettings()
     raw_seconds = await produce(kafka_bootstrap, topics.ENGAGEMENTS.name, same_records(tenant, contents, accepted),
-                                acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=256 * 1024,
-                                compression_type="lz4")
+                                acks="all", enable_idempotence=True, linger_ms=service.kafka_linger_ms,
+                                max_batch_size=256 * 1024, compression_type=service.kafka_compression_type)
     raw_rate = round(accepted / raw_seconds, 1)
     webhook_rate = measured["webhooks"]["events_per_second"]
     p99 = measured["clicks_at_rate"]["latency"]["p99_ms"]
