@@ -47,6 +47,7 @@ from shared.events import EngagementRecorded, NotificationSent, TrackedLink
 
 CONTENTS, AMBASSADORS = 20, 25  # 500 tracked links
 TARGET_RATIO, TARGET_P99_MS = 0.5, 20.0
+WARMUP_BATCHES = 20  # webhook calls before the measured ones: database connections opened, statements prepared
 
 
 def free_port() -> int:
@@ -161,7 +162,8 @@ async def run(kafka_bootstrap: str, database_url: str, *, batches: int, webhook_
                                                                   roles=["admin"])}
                 secret = (await client.post(f"/v1/webhook-sources/{source}/secrets", headers=admin)).json()["secret"]
                 plan = {"host": "127.0.0.1", "port": port, "ceiling_port": ceiling_port, "ceiling_requests": 20_000,
-                        "source": source, "secret": secret, "contents": contents, "codes": codes, "batches": batches, "batch": 100, "concurrency": webhook_senders,
+                        "source": source, "secret": secret, "contents": contents, "codes": codes, "batches": batches,
+                        "warmup_batches": WARMUP_BATCHES, "batch": 100, "concurrency": webhook_senders,
                         "click_rate": click_rate, "click_seconds": click_seconds,
                         "flat_out_clicks": max(2000, click_rate * 3), "concurrency_clicks": 16}
                 plan_file = workdir / "plan.json"

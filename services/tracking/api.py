@@ -158,6 +158,7 @@ async def receive(source: str, request: Request) -> WebhookAnswer | JSONResponse
                                 signatures=request.headers.get("webhook-signature"), body=body)
     try:
         return await handlers.receive_webhook(_pool(request), request.app.state.service.broker, call,
+                                              known=request.app.state.known_contents,
                                               max_events=settings.webhook_max_events,
                                               kafka_timeout=settings.kafka_send_timeout_seconds)
     except SignatureRejected as error:

@@ -18,7 +18,7 @@ from pydantic_core import to_json
 
 from services.tracking import domain, repository
 from services.tracking.group_commit import GroupCommit
-from services.tracking.link_cache import Link, LinkCache
+from services.tracking.link_cache import KnownContents, Link, LinkCache
 from services.tracking.models import (
     NewWebhookSecret,
     Rejection,
@@ -164,8 +164,8 @@ class WebhookCall:
     body: bytes
 
 
-async def receive_webhook(pool: asyncpg.Pool, broker: KafkaBroker, call: WebhookCall, *, max_events: int,
-                          kafka_timeout: float) -> WebhookAnswer:
+async def receive_webhook(pool: asyncpg.Pool, broker: KafkaBroker, call: WebhookCall, *, known: KnownContents,
+                          max_events: int, kafka_timeout: float) -> WebhookAnswer:
     """Verify the signature, validate each event, and record the valid ones once per webhook-id:
     the answer is given only after Kafka acknowledged them (else KafkaUnavailable: 503)."""
     now = datetime.now(UTC)
@@ -177,7 +177,7 @@ async def receive_webhook(pool: asyncpg.Pool, broker: KafkaBroker, call: Webhook
         assert tenant is not None and call.webhook_id is not None  # a signature matched a secret of the source
         valid, rejected = validate_batch(call.body, max_events, now)
         async with conn.transaction():
-            engagements, unknown = await _resolve(conn, tenant, call.source, call.webhook_id, valid)
+            engagements, unknown = await _resolve(conn, known, tenant, call.source, call.webhook_id, valid)
             answer = WebhookAnswer(webhook_id=call.webhook_id, accepted=len(engagements),
                                    rejected=sorted([*rejected, *unknown], key=lambda r: r.index))
             if (valid or rejected) and not engagements:
@@ -233,13 +233,17 @@ def _reason(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(event)'}: {e['msg']}" for e in error.errors()[:5])
 
 
-async def _resolve(conn: asyncpg.Connection, tenant: str, source: str, webhook_id: str,
+async def _resolve(conn: asyncpg.Connection, known: KnownContents, tenant: str, source: str, webhook_id: str,
                    valid: list[tuple[int, WebhookEvent]]) -> tuple[list[KafkaRecord], list[Rejection]]:
     """The engagements of the events that name the tenant's own contents and links."""
-    contents = await repository.known_contents(conn, tenant, sorted({e.content_id for _, e in valid}))
+    content_ids = {e.content_id for _, e in valid}
+    if asked := known.unknown(tenant, content_ids):
+        found = await repository.known_contents(conn, tenant, sorted(asked))
+        known.learn(tenant, found)
+        content_ids -= asked - found
     codes = sorted({e.link_code for _, e in valid if e.link_code})
     links = await repository.tenant_links(conn, tenant, codes) if codes else {}
-    return engagement_records(tenant, source, webhook_id, valid, contents, links, datetime.now(UTC))
+    return engagement_records(tenant, source, webhook_id, valid, content_ids, links, datetime.now(UTC))
 
 
 def engagement_records(tenant: str, source: str, webhook_id: str, valid: list[tuple[int, WebhookEvent]],

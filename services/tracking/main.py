@@ -11,6 +11,7 @@ from pydantic import Field
 from starlette.exceptions import HTTPException
 
 from services.tracking import api, handlers
+from services.tracking.link_cache import KnownContents
 from shared import topics
 from shared.events import EngagementRecorded
 from shared.service import Service, serve
@@ -41,6 +42,7 @@ def create_app(settings: TrackingSettings | None = None) -> FastAPI:
     service.consume(topics.NOTIFICATIONS, {"notification.sent": handlers.on_notification_sent})
     app = service.http_app(api.router, api.webhooks, api.shares, api.admin)
     app.state.redirector = handlers.Redirector(lambda: service.pool, cache_size=settings.link_cache_size)
+    app.state.known_contents = KnownContents(settings.link_cache_size)
     app.add_middleware(api.RedirectFastPath)  # outermost: the redirects skip the rest of the stack
     app.add_exception_handler(HTTPException, api.not_found_page)
     service.run_while_started(lambda: handlers.prune_forever(service.pool))

@@ -13,7 +13,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from services.tracking import domain, handlers
 from services.tracking.group_commit import GroupCommit
-from services.tracking.link_cache import Link, LinkCache
+from services.tracking.link_cache import KnownContents, Link, LinkCache
 from shared import logs
 from shared.envelope import binary_record, from_kafka, new_event, record_key, to_binary, typed
 from shared.events import EngagementKind, EngagementRecorded
@@ -178,3 +178,13 @@ def test_the_key_hash_cache_picks_the_default_partitioners_partition() -> None:
     for partitions in ([0, 1, 2], list(range(12))):
         assert [cache(k, partitions, partitions) for k in keys] == [default(k, partitions, partitions) for k in keys]
     assert len(cache.hashes) <= 50
+
+
+def test_known_contents_are_asked_for_once_per_tenant_and_stay_bounded() -> None:
+    known = KnownContents(size=3)
+    assert known.unknown("acme", {"c-1", "c-2"}) == {"c-1", "c-2"}
+    known.learn("acme", {"c-1"})  # c-2 was not found: asked again next time (it may get links)
+    assert known.unknown("acme", {"c-1", "c-2"}) == {"c-2"}
+    assert known.unknown("other", {"c-1"}) == {"c-1"}  # another tenant's content of the same id
+    known.learn("acme", {"c-2", "c-3", "c-4"})  # over the bound: the old ones forgotten
+    assert known.unknown("acme", {"c-1", "c-2", "c-3", "c-4"}) == {"c-1"}
