@@ -261,14 +261,15 @@ def engagement_records(tenant: str, source: str, webhook_id: str, valid: list[tu
     engagements, rejected = [], []
     for index, event in valid:
         link = links.get(event.link_code) if event.link_code else None
+        network = event.network.value
         reason = domain.reference_problem(
-            content_id=event.content_id, network=event.network.value, ambassador_id=event.ambassador_id,
+            content_id=event.content_id, network=network, ambassador_id=event.ambassador_id,
             link_code=event.link_code, known_contents=contents, link=dict(link) if link else None)
         if reason:
             rejected.append(Rejection(index=index, reason=reason))
             continue
         value = to_json({
-            "content_id": event.content_id, "kind": event.type, "network": event.network.value, "count": event.count,
+            "content_id": event.content_id, "kind": event.type, "network": network, "count": event.count,
             "ambassador_id": event.ambassador_id or (link["ambassador_id"] if link else None),
             "link_code": event.link_code, "human": True, "unique": True, "connector": source,
             "occurred_at": event.occurred_at.isoformat()})
