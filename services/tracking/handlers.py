@@ -13,25 +13,28 @@ from typing import Any
 
 import asyncpg
 from faststream.kafka import KafkaBroker
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
+from pydantic_core import to_json
 
 from services.tracking import domain, repository
 from services.tracking.group_commit import GroupCommit
-from services.tracking.link_cache import Link, LinkCache
+from services.tracking.link_cache import KnownContents, Link, LinkCache
 from services.tracking.models import (
     NewWebhookSecret,
     Rejection,
     ShareConfirmation,
     ShareRecorded,
     WebhookAnswer,
+    WebhookBatch,
     WebhookEvent,
     WebhookSecret,
 )
 from shared import outbox, topics
 from shared.auth import Principal
-from shared.envelope import CloudEvent, KafkaRecord, binary_record, new_event, record_key
+from shared.envelope import JSON, CloudEvent, KafkaRecord, binary_record, new_event, record_key
 from shared.events import EngagementKind, EngagementRecorded, NotificationSent
 from shared.kafka import publish_records
+from shared.logs import current_traceparent
 
 log = logging.getLogger(__name__)
 SOURCE = "portevoix/tracking"
@@ -161,8 +164,8 @@ class WebhookCall:
     body: bytes
 
 
-async def receive_webhook(pool: asyncpg.Pool, broker: KafkaBroker, call: WebhookCall, *, max_events: int,
-                          kafka_timeout: float) -> WebhookAnswer:
+async def receive_webhook(pool: asyncpg.Pool, broker: KafkaBroker, call: WebhookCall, *, known: KnownContents,
+                          max_events: int, kafka_timeout: float) -> WebhookAnswer:
     """Verify the signature, validate each event, and record the valid ones once per webhook-id:
     the answer is given only after Kafka acknowledged them (else KafkaUnavailable: 503)."""
     now = datetime.now(UTC)
@@ -172,13 +175,12 @@ async def receive_webhook(pool: asyncpg.Pool, broker: KafkaBroker, call: Webhook
         domain.verify_signature(secrets, webhook_id=call.webhook_id, timestamp=call.timestamp,
                                 signatures=call.signatures, body=call.body, now=now)
         assert tenant is not None and call.webhook_id is not None  # a signature matched a secret of the source
-        items = parse_batch(call.body, max_events)
-        valid, rejected = validate_events(items, now)
+        valid, rejected = validate_batch(call.body, max_events, now)
         async with conn.transaction():
-            engagements, unknown = await _resolve(conn, tenant, call.source, call.webhook_id, valid)
+            engagements, unknown = await _resolve(conn, known, tenant, call.source, call.webhook_id, valid)
             answer = WebhookAnswer(webhook_id=call.webhook_id, accepted=len(engagements),
                                    rejected=sorted([*rejected, *unknown], key=lambda r: r.index))
-            if items and not engagements:
+            if (valid or rejected) and not engagements:
                 raise NothingAccepted(answer)
             if not await repository.claim_delivery(conn, call.source, call.webhook_id, answer.model_dump()):
                 stored = await repository.delivery_answer(conn, call.source, call.webhook_id)
@@ -188,28 +190,15 @@ async def receive_webhook(pool: asyncpg.Pool, broker: KafkaBroker, call: Webhook
     return answer
 
 
-def parse_batch(body: bytes, max_events: int) -> list[Any]:
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MalformedBatch(f"body is not valid JSON: {error}") from error
-    if not isinstance(document, dict) or not isinstance(document.get("events"), list):
-        raise MalformedBatch('body must be a JSON object with an "events" list')
-    items: list[Any] = document["events"]
-    if len(items) > max_events:
-        raise BatchTooLarge(f"{len(items)} events in one call, at most {max_events}")
-    return items
-
-
-WEBHOOK_EVENTS = TypeAdapter(list[WebhookEvent])
-
-
-def validate_events(items: list[Any], now: datetime) -> tuple[list[tuple[int, WebhookEvent]], list[Rejection]]:
+def validate_batch(body: bytes, max_events: int, now: datetime) -> tuple[list[tuple[int, WebhookEvent]],
+                                                                        list[Rejection]]:
     """Each event on its own: a bad one is rejected with its reason, the others go on."""
-    try:  # the usual case, every event well-formed: validated in one call
-        checked, rejected = list(enumerate(WEBHOOK_EVENTS.validate_python(items))), []
+    try:  # the usual case, every event well-formed: parsed and validated in one call, in Rust
+        checked, rejected = list(enumerate(WebhookBatch.model_validate_json(body).events)), []
     except ValidationError:
-        checked, rejected = _validate_one_by_one(items)
+        checked, rejected = _validate_one_by_one(parse_batch(body))
+    if len(checked) + len(rejected) > max_events:
+        raise BatchTooLarge(f"{len(checked) + len(rejected)} events in one call, at most {max_events}")
     valid = []
     for index, event in checked:
         if domain.too_far_ahead(event.occurred_at, now):
@@ -217,6 +206,17 @@ def validate_events(items: list[Any], now: datetime) -> tuple[list[tuple[int, We
             continue
         valid.append((index, event))
     return valid, rejected
+
+
+def parse_batch(body: bytes) -> list[Any]:
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MalformedBatch(f"body is not valid JSON: {error}") from error
+    if not isinstance(document, dict) or not isinstance(document.get("events"), list):
+        raise MalformedBatch('body must be a JSON object with an "events" list')
+    items: list[Any] = document["events"]
+    return items
 
 
 def _validate_one_by_one(items: list[Any]) -> tuple[list[tuple[int, WebhookEvent]], list[Rejection]]:
@@ -233,37 +233,48 @@ def _reason(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(event)'}: {e['msg']}" for e in error.errors()[:5])
 
 
-async def _resolve(conn: asyncpg.Connection, tenant: str, source: str, webhook_id: str,
+async def _resolve(conn: asyncpg.Connection, known: KnownContents, tenant: str, source: str, webhook_id: str,
                    valid: list[tuple[int, WebhookEvent]]) -> tuple[list[KafkaRecord], list[Rejection]]:
     """The engagements of the events that name the tenant's own contents and links."""
-    contents = await repository.known_contents(conn, tenant, sorted({e.content_id for _, e in valid}))
+    content_ids = {e.content_id for _, e in valid}
+    if asked := known.unknown(tenant, content_ids):
+        found = await repository.known_contents(conn, tenant, sorted(asked))
+        known.learn(tenant, found)
+        content_ids -= asked - found
     codes = sorted({e.link_code for _, e in valid if e.link_code})
     links = await repository.tenant_links(conn, tenant, codes) if codes else {}
-    return engagement_records(tenant, source, webhook_id, valid, contents, links, datetime.now(UTC))
+    return engagement_records(tenant, source, webhook_id, valid, content_ids, links, datetime.now(UTC))
 
 
 def engagement_records(tenant: str, source: str, webhook_id: str, valid: list[tuple[int, WebhookEvent]],
                        contents: set[str], links: Mapping[str, Mapping[str, str]],
                        now: datetime) -> tuple[list[KafkaRecord], list[Rejection]]:
     """The records of the events whose content and link are the tenant's, and why the others
-    are not. Built directly as records, no model round trip per event (tests check that they
-    parse into EngagementRecorded)."""
+    are not. Built directly as records, the attributes they share computed once per batch (the
+    same headers and value as ``envelope.binary_record``: tests check it, and that they parse
+    into EngagementRecorded). One traceparent for the batch: its events have one parent, the call."""
+    shared_headers = {"ce_specversion": "1.0", "ce_id": "", "ce_source": SOURCE, "ce_type": "engagement.recorded",
+                      "ce_time": now.isoformat(), "ce_subject": "", "ce_tenantid": tenant, "content-type": JSON}
+    traceparent = current_traceparent()
+    if traceparent:
+        shared_headers["ce_traceparent"] = traceparent
     engagements, rejected = [], []
     for index, event in valid:
         link = links.get(event.link_code) if event.link_code else None
+        network = event.network.value
         reason = domain.reference_problem(
-            content_id=event.content_id, network=event.network.value, ambassador_id=event.ambassador_id,
+            content_id=event.content_id, network=network, ambassador_id=event.ambassador_id,
             link_code=event.link_code, known_contents=contents, link=dict(link) if link else None)
         if reason:
             rejected.append(Rejection(index=index, reason=reason))
             continue
-        engagements.append(binary_record(
-            "engagement.recorded", source=SOURCE, subject=event.content_id, tenant=tenant,
-            id=domain.event_id(source, webhook_id, index), time=now, data={
-                "content_id": event.content_id, "kind": event.type, "network": event.network.value,
-                "count": event.count, "ambassador_id": event.ambassador_id or (link["ambassador_id"] if link else None),
-                "link_code": event.link_code, "human": True, "unique": True, "connector": source,
-                "occurred_at": event.occurred_at.isoformat()}))
+        value = to_json({
+            "content_id": event.content_id, "kind": event.type, "network": network, "count": event.count,
+            "ambassador_id": event.ambassador_id or (link["ambassador_id"] if link else None),
+            "link_code": event.link_code, "human": True, "unique": True, "connector": source,
+            "occurred_at": event.occurred_at.isoformat()})
+        engagements.append(KafkaRecord(key=record_key(tenant, event.content_id), value=value, headers={
+            **shared_headers, "ce_id": domain.event_id(source, webhook_id, index), "ce_subject": event.content_id}))
     return engagements, rejected
 
 

@@ -36,3 +36,21 @@ class LinkCache:
         self._links.move_to_end(link.code)
         while len(self._links) > self.size:
             self._links.popitem(last=False)
+
+
+class KnownContents:
+    """The (tenant, content) pairs known to have tracked links, for the webhooks: known once,
+    known for good (links are never deleted), so only the others are looked up in the database.
+    Bounded: past ``size`` pairs, all are forgotten at once (then learnt again)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._known: set[tuple[str, str]] = set()
+
+    def unknown(self, tenant: str, content_ids: set[str]) -> set[str]:
+        return {c for c in content_ids if (tenant, c) not in self._known}
+
+    def learn(self, tenant: str, content_ids: set[str]) -> None:
+        if len(self._known) + len(content_ids) > self.size:
+            self._known.clear()
+        self._known.update((tenant, c) for c in content_ids)

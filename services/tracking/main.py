@@ -11,6 +11,7 @@ from pydantic import Field
 from starlette.exceptions import HTTPException
 
 from services.tracking import api, handlers
+from services.tracking.link_cache import KnownContents
 from shared import topics
 from shared.events import EngagementRecorded
 from shared.service import Service, serve
@@ -21,7 +22,9 @@ class TrackingSettings(ServiceSettings):
     http_port: int = Field(8003, description="HTTP port of the tracking service (the redirector)")
     kafka_compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = Field(
         "lz4", description="Engagements are produced in volume: lz4 is cheap on CPU")
-    webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest webhook body (413 above)")
+    kafka_linger_ms: int = Field(
+        0, ge=0, description="No wait to fill batches: a webhook call's records are sent together anyway, and "
+        "the calls waiting for an ack would each wait out the linger (5 ms put 4 senders at 25k events/s, 0 at 37k)")
     webhook_max_events: int = Field(1000, ge=1, description="Most events in one webhook call (413 above)")
     link_cache_size: int = Field(100_000, ge=1, description="Tracked links the redirector keeps in memory")
     outbox_batch_size: int = Field(
@@ -40,6 +43,7 @@ def create_app(settings: TrackingSettings | None = None, *, name: str = "trackin
     service.consume(topics.NOTIFICATIONS, {"notification.sent": handlers.on_notification_sent})
     app = service.http_app(api.router, api.webhooks, api.shares, api.admin)
     app.state.redirector = handlers.Redirector(lambda: service.pool, cache_size=settings.link_cache_size)
+    app.state.known_contents = KnownContents(settings.link_cache_size)
     app.add_middleware(api.RedirectFastPath)  # outermost: the redirects skip the rest of the stack
     app.add_exception_handler(HTTPException, api.not_found_page)
     service.run_while_started(lambda: handlers.prune_forever(service.pool))

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def client(kafka_bootstrap: str, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = settings_for(TrackingSettings, kafka_bootstrap, database_url, webhook_max_body_bytes=64 * 1024,
-                            webhook_max_events=200)
+    settings = settings_for(TrackingSettings, kafka_bootstrap, database_url,
+                            http_body_limits={"/v1/webhooks/": 64 * 1024}, webhook_max_events=200)
     async with running(create_app(settings)) as client:
         yield client
 
