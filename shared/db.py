@@ -20,9 +20,17 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int
     _check_schema(schema)
     await _ensure_schema(dsn, schema)
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size,
+        dsn, min_size=min_size, max_size=max_size, reset=_keep_session,
         server_settings={"search_path": f"{schema},public", "application_name": f"portevoix-{schema}"},
     )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A connection goes back to the pool without asyncpg's reset query, a round trip on every
+    release (every request and batch): asyncpg still rolls back an open transaction and drops
+    the listeners. Our code keeps no other session state: advisory locks are transaction-scoped
+    (but the migrations', released in their ``finally``), nothing is SET for the session, and
+    the outbox relay unlistens before giving its connection back."""
 
 
 async def _ensure_schema(dsn: str, schema: str) -> None:
