@@ -267,7 +267,6 @@ One `content.published` to {f['audience']:,} enrolled ambassadors (seeded by COP
 | fan-out, {f['audience']:,} ambassadors | {f['seconds']} s (rows durable at {f['rows_durable_seconds']} s, last ack {f['last_ack_after_rows_seconds']} s later) | {f['events_per_second']:,} | {f['peak_rss_mib']} MiB |
 | fan-out, {s['audience']:,} ambassadors | {s['seconds']} s (rows durable at {s['rows_durable_seconds']} s, last ack {s['last_ack_after_rows_seconds']} s later) | {s['events_per_second']:,} | {s['peak_rss_mib']} MiB |
 | raw ceiling, {f['audience']:,}: COPY + pipelined produce | {raw['seconds']} s (COPY {raw['copy_seconds']} s + produce {raw['produce_seconds']} s) | {round(f['audience'] / raw['seconds']):,} | |
-
 | (information) the same COPY + the produce in keyed batches, as the relay sends | {raw['batched_seconds']} s (produce {raw['batched_produce_seconds']} s) | {round(f['audience'] / raw['batched_seconds']):,} | |
 
 Ratio (ceiling time / fan-out time): **{r['ratio']}** (target ≥ 0.5); against the ceiling with keyed-batch produce: {r['ratio_to_batched_ceiling']}. Target time ≤ 10 s: {'ok' if r['checks']['seconds_at_most_10'] else 'MISSED'}.
