@@ -4,15 +4,19 @@ domain's decisions made one by one."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from services.distribution import domain
-from services.distribution.handlers.fanout import Policy, _Content, _Decisions, link_codes, random_uuids
+from services.distribution.handlers.ambassadors import SOURCE
+from services.distribution.handlers.fanout import (Policy, _Content, _Decisions, _PageEncoder, link_codes,
+                                                   random_uuids)
 from services.distribution.repository import slice_bounds
-from shared.events import Audience, ShareText
+from shared.envelope import binary_record, from_kafka, typed
+from shared.events import Audience, NotificationDeferred, NotificationSent, ShareText
 
 NOW = datetime(2026, 3, 2, 21, 30, tzinfo=UTC)
 
@@ -79,3 +83,35 @@ def test_the_pages_decisions_are_the_domains_decisions() -> None:
                 "c1", str(row["ambassador_id"]), texts)
     assert [decide.targets(r) for r in rows] == [True, True, False, False, True, True, True, True]
     assert [bool(decide.deferral(r, "email")) for r in rows] == [False, False, False, False, True, False, True, False]
+
+
+def test_the_pages_encoded_events_are_the_envelopes_records() -> None:
+    """What the page encoder joins by hand is what ``binary_record`` builds: same key, same
+    headers, same data (odd characters included), and the links are the notification's."""
+    texts = [ShareText(network="linkedin", language="fr", text="a", variant=0),
+             ShareText(network="x", language="fr", text="b", variant=0)]
+    content = _Content("acme", 'c"1\\é', "https://acme.example/a?b=\"c\"&d=é", "fr", "été \"26\"",
+                       Audience(), [], texts, ["linkedin", "x"])
+    encoder = _PageEncoder(content, NOW, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    codes = link_codes(4)
+    for n, (status, deferral, subsidiary) in enumerate([
+            ("sent", None, 'Lyon "Sud" ü'),
+            ("deferred", domain.Deferral(NOW + timedelta(hours=9), "quiet_hours"), "DE02")]):
+        event_id, notification_id, ambassador_id = random_uuids(3)
+        links = encoder.links(codes, n)
+        assert json.loads(links) == [
+            {"code": codes[2 * n], "network": "linkedin", "destination_url": content.url},
+            {"code": codes[2 * n + 1], "network": "x", "destination_url": content.url}]
+        key, value, headers, dedup_id = encoder.event(status, event_id, notification_id, ambassador_id, subsidiary,
+                                                     "R&D", "in_app", links, deferral)
+        data = {"notification_id": notification_id, "content_id": content.content_id, "ambassador_id": ambassador_id,
+                "subsidiary": subsidiary, "department": "R&D", "campaign": content.campaign, "channel": "in_app",
+                "links": json.loads(links), "reason": deferral.reason if deferral else None, "at": NOW.isoformat()}
+        if deferral:
+            data["due_at"] = deferral.until.isoformat()
+        expected = binary_record(f"notification.{status}", source=SOURCE, subject=notification_id, tenant="acme",
+                                 data=data, id=event_id, time=NOW, traceparent=encoder.traceparent)
+        assert (key, json.loads(value), json.loads(headers), dedup_id) == (
+            expected.key, json.loads(expected.value), expected.headers, event_id)
+        event = typed(from_kafka(value, [(k, v.encode()) for k, v in json.loads(headers).items()]))
+        assert isinstance(event.data, NotificationSent | NotificationDeferred)
