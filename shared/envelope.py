@@ -75,19 +75,29 @@ def record_key(tenant: str, entity_id: str) -> bytes:
     return f"{tenant}/{entity_id}".encode()
 
 
-def to_binary(event: CloudEvent[Any], key: bytes | None = None) -> KafkaRecord:
+def binary_headers(type: str, *, source: str, tenant: str, id: str, subject: str, time: datetime | None = None,
+                   traceparent: str | None = None, datacontenttype: str = JSON) -> dict[str, str]:
+    """The ``ce_*`` headers of an event in binary content mode, in their one order (producers
+    of many events take them once and change ``ce_id`` and ``ce_subject`` per event)."""
     headers = {
-        "ce_specversion": event.specversion,
-        "ce_id": event.id,
-        "ce_source": event.source,
-        "ce_type": event.type,
-        "ce_time": event.time.isoformat(),
-        "ce_subject": event.subject,
-        "ce_tenantid": event.tenantid,
-        "content-type": event.datacontenttype,
+        "ce_specversion": "1.0",
+        "ce_id": id,
+        "ce_source": source,
+        "ce_type": type,
+        "ce_time": (time or datetime.now(UTC)).isoformat(),
+        "ce_subject": subject,
+        "ce_tenantid": tenant,
+        "content-type": datacontenttype,
     }
-    if event.traceparent:
-        headers["ce_traceparent"] = event.traceparent
+    if traceparent:
+        headers["ce_traceparent"] = traceparent
+    return headers
+
+
+def to_binary(event: CloudEvent[Any], key: bytes | None = None) -> KafkaRecord:
+    headers = binary_headers(event.type, source=event.source, tenant=event.tenantid, id=event.id,
+                             subject=event.subject, time=event.time, traceparent=event.traceparent,
+                             datacontenttype=event.datacontenttype)
     data = event.data.model_dump(mode="json") if isinstance(event.data, BaseModel) else event.data
     value = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     return KafkaRecord(key=key or record_key(event.tenantid, event.subject), value=value, headers=headers)
@@ -99,19 +109,8 @@ def binary_record(type: str, *, source: str, subject: str, tenant: str, data: di
     """``to_binary(new_event(...))`` without building the models: the same headers and value,
     for producers of many events whose attributes and ``data`` are valid by construction (the
     caller's tests check that its records parse with :func:`from_kafka` and :func:`typed`)."""
-    headers = {
-        "ce_specversion": "1.0",
-        "ce_id": id or str(uuid.uuid4()),
-        "ce_source": source,
-        "ce_type": type,
-        "ce_time": (time or datetime.now(UTC)).isoformat(),
-        "ce_subject": subject,
-        "ce_tenantid": tenant,
-        "content-type": JSON,
-    }
-    traceparent = traceparent or current_traceparent()  # as new_event: the request's or event's trace
-    if traceparent:
-        headers["ce_traceparent"] = traceparent
+    headers = binary_headers(type, source=source, tenant=tenant, id=id or str(uuid.uuid4()), subject=subject,
+                             time=time, traceparent=traceparent or current_traceparent())  # as new_event
     value = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     return KafkaRecord(key=key or record_key(tenant, subject), value=value, headers=headers)
 

@@ -31,7 +31,7 @@ from services.tracking.models import (
 )
 from shared import outbox, topics
 from shared.auth import Principal
-from shared.envelope import JSON, CloudEvent, KafkaRecord, binary_record, new_event, record_key
+from shared.envelope import CloudEvent, KafkaRecord, binary_headers, binary_record, new_event, record_key
 from shared.events import EngagementKind, EngagementRecorded, NotificationSent
 from shared.kafka import publish_records
 from shared.logs import current_traceparent
@@ -253,11 +253,8 @@ def engagement_records(tenant: str, source: str, webhook_id: str, valid: list[tu
     are not. Built directly as records, the attributes they share computed once per batch (the
     same headers and value as ``envelope.binary_record``: tests check it, and that they parse
     into EngagementRecorded). One traceparent for the batch: its events have one parent, the call."""
-    shared_headers = {"ce_specversion": "1.0", "ce_id": "", "ce_source": SOURCE, "ce_type": "engagement.recorded",
-                      "ce_time": now.isoformat(), "ce_subject": "", "ce_tenantid": tenant, "content-type": JSON}
-    traceparent = current_traceparent()
-    if traceparent:
-        shared_headers["ce_traceparent"] = traceparent
+    shared_headers = binary_headers("engagement.recorded", source=SOURCE, tenant=tenant, id="", subject="", time=now,
+                                    traceparent=current_traceparent())
     engagements, rejected = [], []
     for index, event in valid:
         link = links.get(event.link_code) if event.link_code else None

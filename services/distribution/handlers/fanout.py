@@ -36,7 +36,7 @@ from services.distribution.handlers.ambassadors import SOURCE
 from shared import logs, metrics, outbox, topics
 from shared.auth import Principal
 from shared.consumer import INFRASTRUCTURE_ERRORS
-from shared.envelope import CloudEvent, binary_record, new_event, record_key
+from shared.envelope import CloudEvent, binary_headers, new_event, record_key
 from shared.events import Audience, ContentPublished, ContentRetired, ContentUpdated, Network, ShareText
 
 log = logging.getLogger(__name__)
@@ -280,8 +280,8 @@ class _PageEncoder:
         """The headers JSON of a page's ``notification.<status>`` events cut around the values
         of ``ce_id`` and ``ce_subject`` (ids: nothing to escape)."""
         if (parts := self._headers.get(status)) is None:
-            sample = binary_record(f"notification.{status}", source=SOURCE, subject="-", tenant=self.content.tenant,
-                                   data={}, id="-", time=self.now, traceparent=self.traceparent).headers
+            sample = binary_headers(f"notification.{status}", source=SOURCE, subject="-", tenant=self.content.tenant,
+                                    id="-", time=self.now, traceparent=self.traceparent)
             text, cut = "{", []
             for name, value in sample.items():
                 text += ("" if text == "{" else ",") + json.dumps(name) + ":"
