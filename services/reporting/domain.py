@@ -4,8 +4,9 @@ definitions and how each value is derived, who may read which scope, rankings, m
 from __future__ import annotations
 
 import calendar
+import functools
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -309,24 +310,16 @@ def engagements_effects(engagements: Iterable[tuple[str, EngagementRecorded, Con
     ambassador. Engagements alike (same tenant, content, ambassador, network, kind, flags, hour
     and facts) move the same rollups: their effects are worked out once, with their counts
     summed (a batch's clicks on one tracked link are one group)."""
-    groups: dict[tuple[Any, ...], list[Any]] = {}
-    hours: dict[datetime, datetime] = {}
+    hour_of = _hour_of()
+    groups: dict[tuple[Any, ...], tuple[str, ContentFacts | None, AmbassadorFacts | None, list[EngagementRecorded]]] = {}
     for tenant, data, content, ambassador in engagements:
-        hour = hours.get(data.occurred_at)
-        if hour is None:
-            hour = hours[data.occurred_at] = window_start(Window.hour, data.occurred_at)
-        key = (tenant, data.content_id, data.ambassador_id, data.network, data.kind, data.human, data.unique, hour,
-               id(content), id(ambassador))
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [tenant, data, content, ambassador, data.count, 1]
-        else:
-            group[4] += data.count
-            group[5] += 1
+        key = (tenant, data.content_id, data.ambassador_id, data.network, data.kind, data.human, data.unique,
+               hour_of(data.occurred_at), id(content), id(ambassador))
+        groups.setdefault(key, (tenant, content, ambassador, []))[3].append(data)
     effects: list[tuple[str, Effect]] = []
-    for tenant, data, content, ambassador, count, n in groups.values():
-        alike = data if n == 1 else data.model_copy(update={"count": count})
-        effects += [(tenant, e) for e in engagement_effects(tenant, alike, content, ambassador)]
+    for tenant, content, ambassador, alike in groups.values():
+        data = alike[0] if len(alike) == 1 else alike[0].model_copy(update={"count": sum(d.count for d in alike)})
+        effects += [(tenant, e) for e in engagement_effects(tenant, data, content, ambassador)]
     return effects
 
 
@@ -362,19 +355,22 @@ class Deltas(NamedTuple):
 def expand(effects: Iterable[tuple[str, Effect]]) -> Deltas:
     """Each tenant's effects merged per (scope, kpi, hour); members keep the first value seen
     in the batch (in every window their hour falls in)."""
-    hours: dict[datetime, datetime] = {}
+    hour_of = _hour_of()
     plain: dict[HourKey, int] = {}
     members: dict[tuple[HourKey, str], int] = {}
     for tenant, e in effects:
-        hour = hours.get(e.at)
-        if hour is None:
-            hour = hours[e.at] = window_start(Window.hour, e.at)
-        key = HourKey(tenant, e.scope_type, e.scope_id, e.kpi, hour)
+        key = HourKey(tenant, e.scope_type, e.scope_id, e.kpi, hour_of(e.at))
         if e.member is None:
             plain[key] = plain.get(key, 0) + e.delta
         else:
             members.setdefault((key, e.member), e.delta)
-    return Deltas(plain, members, {hour: windows_of_hour(hour) for hour in set(hours.values())})
+    hours = {key.hour for key in plain} | {key.hour for key, _ in members}
+    return Deltas(plain, members, {hour: windows_of_hour(hour) for hour in hours})
+
+
+def _hour_of() -> Callable[[datetime], datetime]:
+    """The start of an instant's hour, remembered: a batch's events share few instants."""
+    return functools.cache(functools.partial(window_start, Window.hour))
 
 
 def windows_of_hour(hour: datetime) -> tuple[tuple[Window, datetime], ...]:
