@@ -24,81 +24,75 @@ from services.reporting.domain import (
 # --- rollups (written in the consumer's batch transaction) ------------------------------------
 
 
+def _members_of_coarser_window(name: str, finer: str, window: str, finer_start: str, start: str) -> str:
+    """The CTE inserting into ``window`` the members new to the ``finer`` window's CTE."""
+    return f"""{name} AS (
+        INSERT INTO rollup_members (tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)
+        SELECT m.tenant, m.scope_type, m.scope_id, '{window}', w.{start}, m.kpi, m.member, m.value
+        FROM {finer} m JOIN (SELECT DISTINCT {finer_start}, {start} FROM w) w ON w.{finer_start} = m.window_start
+        ORDER BY 1, 2, 3, 5, 6, 7, m.window_start
+        ON CONFLICT DO NOTHING
+        RETURNING tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)"""
+
+
+# Members go in window by window, hour first: a member already in its hour is already in that
+# hour's day, month and all time (they are always written together), so only the members new to
+# a window are tried in the next one (a member's value in a window: that of its earliest hour).
+_ADD_ROLLUPS = f"""
+    WITH w AS (
+        SELECT * FROM unnest($1::timestamptz[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[])
+            AS w(hour, day, month, all_time)
+    ), mh AS (
+        INSERT INTO rollup_members (tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)
+        SELECT k.tenant, k.scope_type, k.scope_id, 'hour', k.hour, k.kpi, k.member, k.value
+        FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::bigint[])
+             AS k(tenant, scope_type, scope_id, kpi, hour, member, value)
+        ORDER BY 1, 2, 3, 5, 6, 7
+        ON CONFLICT DO NOTHING
+        RETURNING tenant, scope_type, scope_id, time_window, window_start, kpi, member, value
+    ), {_members_of_coarser_window("md", "mh", "day", "hour", "day")},
+    {_members_of_coarser_window("mm", "md", "month", "day", "month")},
+    {_members_of_coarser_window("ma", "mm", "all", "month", "all_time")},
+    moved AS (
+        SELECT k.tenant, k.scope_type, k.scope_id, s.time_window, s.window_start, k.kpi, k.delta AS value
+        FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::bigint[])
+             AS k(tenant, scope_type, scope_id, kpi, hour, delta)
+        JOIN w USING (hour)
+        CROSS JOIN LATERAL (VALUES ('hour', w.hour), ('day', w.day), ('month', w.month), ('all', w.all_time))
+             AS s(time_window, window_start)
+        {" ".join(f"UNION ALL SELECT tenant, scope_type, scope_id, time_window, window_start, kpi, value FROM {m}"
+                  for m in ("mh", "md", "mm", "ma"))}
+    ), r AS (
+        INSERT INTO rollups (tenant, scope_type, scope_id, time_window, window_start, kpi, value)
+        SELECT tenant, scope_type, scope_id, time_window, window_start, kpi, sum(value) FROM moved
+        GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(value) <> 0
+        ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (tenant, scope_type, scope_id, time_window, window_start, kpi)
+        DO UPDATE SET value = rollups.value + EXCLUDED.value
+        RETURNING tenant, scope_type, scope_id, time_window, window_start
+    )
+    -- A new version of a key already dirty: the flusher forgets it only if it emitted this
+    -- version (a change committed while it was emitting is never dropped).
+    INSERT INTO kpi_dirty (tenant, scope_type, scope_id, time_window, window_start)
+    SELECT DISTINCT * FROM r ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (tenant, scope_type, scope_id, time_window, window_start)
+    DO UPDATE SET version = kpi_dirty.version + 1"""
+
+
 async def add_rollups(conn: asyncpg.Connection, deltas: Deltas) -> None:
     """Add each hour-level delta to the rollups of its hour's four windows; a member counts
     only when new to its scope and window; every key moved is marked for the KPI stream.
 
-    One statement. Members go in window by window, hour first (a member's value in a window
-    is the one of its earliest hour there): a member already in its hour
-    is already in that hour's day, month and all time (they are always written together), so
-    only the members new to a window are tried in the next one. Rollup rows are grouped per key
-    (ON CONFLICT DO UPDATE may touch a row once per statement) and written in key order (locks
-    are taken in input order, which keeps concurrent batches on the same hot rows from
-    deadlocking)."""
+    One statement (``_ADD_ROLLUPS``). Rollup rows are grouped per key (ON CONFLICT DO UPDATE
+    may touch a row once per statement) and written in key order (locks are taken in input
+    order, which keeps concurrent batches on the same hot rows from deadlocking)."""
     if not deltas.plain and not deltas.members:
         return
     spread = [dict(windows) for windows in deltas.windows.values()]
     members = list(deltas.members.items())
     plain = list(deltas.plain.items())
     await conn.execute(
-        """WITH w AS (
-               SELECT * FROM unnest($1::timestamptz[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[])
-                   AS w(hour, day, month, all_time)
-           ), mh AS (
-               INSERT INTO rollup_members (tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)
-               SELECT k.tenant, k.scope_type, k.scope_id, 'hour', k.hour, k.kpi, k.member, k.value
-               FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::bigint[])
-                    AS k(tenant, scope_type, scope_id, kpi, hour, member, value)
-               ORDER BY 1, 2, 3, 5, 6, 7
-               ON CONFLICT DO NOTHING
-               RETURNING tenant, scope_type, scope_id, time_window, window_start, kpi, member, value
-           ), md AS (
-               INSERT INTO rollup_members (tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)
-               SELECT m.tenant, m.scope_type, m.scope_id, 'day', w.day, m.kpi, m.member, m.value
-               FROM mh m JOIN w ON w.hour = m.window_start ORDER BY 1, 2, 3, 5, 6, 7, m.window_start
-               ON CONFLICT DO NOTHING
-               RETURNING tenant, scope_type, scope_id, time_window, window_start, kpi, member, value
-           ), mm AS (
-               INSERT INTO rollup_members (tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)
-               SELECT m.tenant, m.scope_type, m.scope_id, 'month', w.month, m.kpi, m.member, m.value
-               FROM md m JOIN (SELECT DISTINCT day, month FROM w) w ON w.day = m.window_start
-               ORDER BY 1, 2, 3, 5, 6, 7, m.window_start
-               ON CONFLICT DO NOTHING
-               RETURNING tenant, scope_type, scope_id, time_window, window_start, kpi, member, value
-           ), ma AS (
-               INSERT INTO rollup_members (tenant, scope_type, scope_id, time_window, window_start, kpi, member, value)
-               SELECT m.tenant, m.scope_type, m.scope_id, 'all', w.all_time, m.kpi, m.member, m.value
-               FROM mm m JOIN (SELECT DISTINCT month, all_time FROM w) w ON w.month = m.window_start
-               ORDER BY 1, 2, 3, 5, 6, 7, m.window_start
-               ON CONFLICT DO NOTHING
-               RETURNING tenant, scope_type, scope_id, time_window, window_start, kpi, member, value
-           ), moved AS (
-               SELECT k.tenant, k.scope_type, k.scope_id, s.time_window, s.window_start, k.kpi, k.delta AS value
-               FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::bigint[])
-                    AS k(tenant, scope_type, scope_id, kpi, hour, delta)
-               JOIN w USING (hour)
-               CROSS JOIN LATERAL (VALUES ('hour', w.hour), ('day', w.day), ('month', w.month), ('all', w.all_time))
-                    AS s(time_window, window_start)
-               UNION ALL SELECT tenant, scope_type, scope_id, time_window, window_start, kpi, value FROM mh
-               UNION ALL SELECT tenant, scope_type, scope_id, time_window, window_start, kpi, value FROM md
-               UNION ALL SELECT tenant, scope_type, scope_id, time_window, window_start, kpi, value FROM mm
-               UNION ALL SELECT tenant, scope_type, scope_id, time_window, window_start, kpi, value FROM ma
-           ), r AS (
-               INSERT INTO rollups (tenant, scope_type, scope_id, time_window, window_start, kpi, value)
-               SELECT tenant, scope_type, scope_id, time_window, window_start, kpi, sum(value) FROM moved
-               GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(value) <> 0
-               ORDER BY 1, 2, 3, 4, 5, 6
-               ON CONFLICT (tenant, scope_type, scope_id, time_window, window_start, kpi)
-               DO UPDATE SET value = rollups.value + EXCLUDED.value
-               RETURNING tenant, scope_type, scope_id, time_window, window_start
-           )
-           -- A new version of a key already dirty: the flusher forgets it only if it emitted
-           -- this version (a change committed while it was emitting is never dropped).
-           INSERT INTO kpi_dirty (tenant, scope_type, scope_id, time_window, window_start)
-           SELECT DISTINCT * FROM r ORDER BY 1, 2, 3, 4, 5
-           ON CONFLICT (tenant, scope_type, scope_id, time_window, window_start)
-           DO UPDATE SET version = kpi_dirty.version + 1""",
-        *([w[window] for w in spread] for window in Window),
+        _ADD_ROLLUPS, *([w[window] for w in spread] for window in Window),
         *_hour_columns([k for (k, _), _ in members]), [m for (_, m), _ in members], [v for _, v in members],
         *_hour_columns([k for k, _ in plain]), [v for _, v in plain])
 
