@@ -38,7 +38,7 @@ import httpx
 from aiokafka import AIOKafkaProducer, TopicPartition
 from standardwebhooks import Webhook
 
-from bench import write_results
+from bench import wait_for, write_results
 from bench.foundation import commit_start, end_offsets, rate
 from services.reporting.main import ReportingSettings, create_app
 from services.tracking.main import TrackingSettings
@@ -145,13 +145,11 @@ async def run(bootstrap: str, database_url: str, n: int, load_rate: int, seconds
             # the service reads them first, and is stopped while the engagements are produced.
             app = create_app(settings, name=name)
             async with app.router.lifespan_context(app):
-                deadline = time.monotonic() + TIMEOUT
-                while (await conn.fetchval(f"SELECT count(*) FROM {name}.contents WHERE tenant = $1", tenant) < 50
-                       or await conn.fetchval(f"SELECT count(DISTINCT ambassador_id) FROM {name}.ambassador_history "
-                                              "WHERE tenant = $1", tenant) < 500):
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("the contents and ambassadors were not read")
-                    await asyncio.sleep(0.05)
+                async def dimensions_read() -> bool:
+                    return (await conn.fetchval(f"SELECT count(*) FROM {name}.contents WHERE tenant = $1", tenant) == 50
+                            and await conn.fetchval(f"SELECT count(DISTINCT ambassador_id) FROM "
+                                                    f"{name}.ambassador_history WHERE tenant = $1", tenant) == 500)
+                await wait_for(dimensions_read, TIMEOUT, "the contents and ambassadors to be read", every=0.05)
             starts = await end_offsets(bootstrap, topics.ENGAGEMENTS.name)
             await produce(producer, topics.ENGAGEMENTS.name, engagements(tenant, n))
             targets = await end_offsets(bootstrap, topics.ENGAGEMENTS.name)
@@ -218,12 +216,10 @@ async def measure_freshness(reporting: Any, bootstrap: str, database_url: str, p
         signer = Webhook(answer.json()["secret"])
         db = await asyncpg.connect(database_url)
         try:
-            deadline = time.monotonic() + 60
-            while await db.fetchval(f"SELECT count(DISTINCT content_id) FROM {name}.links WHERE tenant = $1",
-                                    tenant) < len(known):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("tracking did not learn the contents")
-                await asyncio.sleep(0.05)
+            async def contents_learnt() -> bool:
+                return await db.fetchval(f"SELECT count(DISTINCT content_id) FROM {name}.links WHERE tenant = $1",
+                                         tenant) == len(known)
+            await wait_for(contents_learnt, 60, "tracking to learn the contents", every=0.05)
         finally:
             await db.close()
 

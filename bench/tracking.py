@@ -38,7 +38,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from bench import write_results
+from bench import wait_for, write_results
 from services.tracking.main import TrackingSettings
 from shared import topics
 from shared.auth import issue_token
@@ -85,16 +85,6 @@ async def produce(bootstrap: str, topic: str, records: list[Any], **config: Any)
         return time.perf_counter() - started
     finally:
         await producer.stop()
-
-
-async def wait_for(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if await check():
-                return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"timed out waiting for {what}")
 
 
 # uvicorn raises SIGTERM again once it has stopped: a Python handler turns it into SystemExit so
