@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping
@@ -30,6 +31,13 @@ from shared.settings import ServiceSettings
 from shared.topics import Topic
 
 log = logging.getLogger(__name__)
+
+# Consumers allocate a few objects per event, thousands per batch, and most live until the batch
+# is committed: with CPython's default (700 allocations) the collector ran several times per
+# batch and its full collections walked the whole heap (a third of the reporting consumer's
+# parse time). A larger first generation, and the objects of the start-up frozen out of the
+# collector's walks, made aggregation ~1.5x faster in the reporting benchmark.
+GC_THRESHOLDS = (20_000, 10, 10)
 
 
 class Service:
@@ -92,6 +100,9 @@ class Service:
         await self.relay.start()
         await self.broker.start()
         self.background = [asyncio.create_task(job(), name=f"{self.name}-job") for job in self.jobs]
+        gc.set_threshold(*GC_THRESHOLDS)
+        gc.collect()
+        gc.freeze()  # what start-up built lives as long as the process: never walked again
         log.info("%s: started (schema %s, %d consumers)", self.name, self.schema, len(self.consumers))
 
     async def stop(self) -> None:
@@ -105,6 +116,7 @@ class Service:
             await self.relay.stop()
         if self._pool is not None:
             await self._pool.close()
+        gc.unfreeze()  # this service's objects may go now (several services share a test process)
         log.info("%s: stopped", self.name)
 
     async def ready(self) -> dict[str, str]:
