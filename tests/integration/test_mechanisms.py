@@ -117,6 +117,27 @@ async def test_malformed_and_unknown_records_go_to_the_dlq_and_the_partition_kee
     assert all(header(r, "x-portevoix-origin").startswith(f"{TOPIC.name}/") for r in dead)
 
 
+async def test_a_dead_lettered_record_leaves_its_event_id_free_for_its_repaired_version(kafka_bootstrap, database_url):
+    """The inbox claims the ids the headers give while the records are decoded: a record that
+    then proves invalid must not keep its id, or its repaired version would count as a duplicate."""
+    service = mechanism_service(kafka_bootstrap, database_url)
+    tenant = new_tenant()
+    invalid = new_event("intranet.content.submitted", source="intranet/test", subject="r", tenant=tenant,
+                        data={"external_id": "repaired"})  # misses required fields
+    repaired = new_event("intranet.content.submitted", source="intranet/test", subject="r", tenant=tenant,
+                         id=invalid.id, data=submitted(tenant, "repaired").data)
+    mine = lambda r: header(r, "x-portevoix-dlq-consumer") == service.name and header(r, "ce_id") == invalid.id  # noqa: E731
+    async with running(service.http_app()):
+        await produce(kafka_bootstrap, TOPIC.name, [binary(invalid)])
+        assert len(await read_topic(kafka_bootstrap, TOPIC.dlq.name, mine, expect=1)) == 1
+        await produce(kafka_bootstrap, TOPIC.name, [binary(repaired)])
+        rows = await eventually(lambda: _at_least(service, tenant, 1))
+        async with service.pool.acquire() as conn:
+            claimed = await conn.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", invalid.id)
+    assert [r["external_id"] for r in rows] == ["repaired"]
+    assert claimed == 1  # the repaired event's claim
+
+
 async def test_a_failing_handler_is_retried_then_dead_lettered_without_blocking_others(kafka_bootstrap, database_url):
     service = mechanism_service(kafka_bootstrap, database_url)
     tenant = new_tenant()
