@@ -143,23 +143,38 @@ async def send_keyed(producer: AIOKafkaProducer, topic: str,
 
     Order is kept: each partition's records go in the given order, in batches queued in order,
     and the idempotent producer keeps one request per broker in flight."""
+    return await queue_batches(producer, topic, await keyed_batches(producer, topic, records))
+
+
+KeyedBatches = list[tuple[int, Any]]  # (partition, aiokafka BatchBuilder), in queueing order
+
+
+async def keyed_batches(producer: AIOKafkaProducer, topic: str,
+                        records: Sequence[tuple[bytes, bytes, Headers]]) -> KeyedBatches:
+    """The batches :func:`send_keyed` queues, built but not queued yet (a caller may build the
+    next ones while Kafka acknowledges the previous ones, and queue them only then)."""
     await producer.partitions_for(topic)  # the metadata, fetched once
     partitions = list(producer.client.cluster.partitions_for_topic(topic))  # as ``send`` lists them
     available = list(producer.client.cluster.available_partitions_for_topic(topic))
     by_partition: dict[int, list[tuple[bytes, bytes, Headers]]] = {}
     for record in records:  # the producer's own partitioner (the broker's: KeyHashCache)
         by_partition.setdefault(producer._partitioner(record[0], partitions, available), []).append(record)
-    futures = []
+    batches: KeyedBatches = []
     for partition, queued in by_partition.items():
         batch = producer.create_batch()
         for key, value, headers in queued:
             if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batches.append((partition, batch))
                 batch = producer.create_batch()
                 if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                     raise MessageSizeTooLargeError(f"a record of {len(value)} bytes exceeds the batch size")
-        futures.append(await producer.send_batch(batch, topic, partition=partition))
-    return futures
+        batches.append((partition, batch))
+    return batches
+
+
+async def queue_batches(producer: AIOKafkaProducer, topic: str, batches: KeyedBatches) -> list[asyncio.Future[Any]]:
+    """Hand built batches to the producer in their order; return their futures (acks)."""
+    return [await producer.send_batch(batch, topic, partition=partition) for partition, batch in batches]
 
 
 async def send_records(broker: KafkaBroker, topic: str, records: Iterable[KafkaRecord]) -> int:
@@ -169,6 +184,13 @@ async def send_records(broker: KafkaBroker, topic: str, records: Iterable[KafkaR
         await producer.send(topic, value=r.value, key=r.key, headers=[(k, v.encode()) for k, v in r.headers.items()])
         for r in records
     ]
+    await acknowledged(futures)
+    metrics.EVENTS_PRODUCED.labels(topic).inc(len(futures))
+    return len(futures)
+
+
+async def acknowledged(futures: list[asyncio.Future[Any]]) -> None:
+    """Wait until Kafka acknowledged every send or batch of ``futures``; raise the first failure."""
     try:
         for future in futures:  # in order: each wait ends with a whole produce batch, not one record (gather)
             await future
@@ -176,8 +198,6 @@ async def send_records(broker: KafkaBroker, topic: str, records: Iterable[KafkaR
         for future in futures:  # the others' failures are this one's: not worth a log line each
             future.add_done_callback(_retrieve_exception)
         raise
-    metrics.EVENTS_PRODUCED.labels(topic).inc(len(futures))
-    return len(futures)
 
 
 def _retrieve_exception(future: asyncio.Future[Any]) -> None:
