@@ -65,6 +65,18 @@ class KeyHashCache:
             hashed = self.hashes[key] = murmur2(key) & 0x7FFFFFFF
         return all_partitions[hashed % len(all_partitions)]
 
+    def partitions(self, keys: Sequence[bytes | None], all_partitions: list[int], available: list[int]) -> list[int]:
+        """The partition of each key, as calls one by one would pick them; the keys not seen
+        lately are hashed together (:func:`murmur2_many`)."""
+        unknown = [key for key in keys if key is not None and key not in self.hashes]
+        if len(self.hashes) + len(unknown) > self.max_keys:
+            self.hashes.clear()  # as one by one: simpler than an LRU
+            unknown = [key for key in keys if key is not None]
+        self.hashes.update(zip(unknown, (h & 0x7FFFFFFF for h in murmur2_many(unknown)), strict=True))
+        count = len(all_partitions)
+        return [self(key, all_partitions, available) if key is None else all_partitions[self.hashes[key] % count]
+                for key in keys]
+
 
 def declare_publishers(broker: KafkaBroker, topics: Iterable[Topic], models: dict[str, Any]) -> dict[str, Any]:
     """One publisher object per produced topic: they document the topic in AsyncAPI."""
@@ -135,6 +147,53 @@ def murmur2(key: bytes) -> int:
     return h ^ (h >> 15)
 
 
+def murmur2_many(keys: Sequence[bytes]) -> list[int]:
+    """:func:`murmur2` of many keys, computed for all the keys of one length together: each key
+    is a 64-bit lane of one big integer, and murmur2's 32-bit steps (multiply, shift, xor, each
+    lane masked to 32 bits before the next multiply, so that no lane spills into the next) run
+    once for all the lanes. Several times faster than one :func:`murmur2` per key for the
+    hundreds of keys of a produce batch; the unit tests compare it with aiokafka's murmur2."""
+    hashes = [0] * len(keys)
+    by_length: dict[int, list[int]] = {}
+    for n, key in enumerate(keys):
+        by_length.setdefault(len(key), []).append(n)
+    for length, indexes in by_length.items():
+        group = [keys[n] for n in indexes]
+        computed = _murmur2_lanes(group, length) if len(group) >= 8 else [murmur2(key) for key in group]
+        for n, hashed in zip(indexes, computed, strict=True):
+            hashes[n] = hashed
+    return hashes
+
+
+def _murmur2_lanes(keys: list[bytes], length: int) -> list[int]:
+    count = len(keys)
+    data = b"".join(keys)  # key n's byte i is at n * length + i
+
+    def lanes(offset: int, width: int) -> int:
+        """The ``width`` bytes at ``offset`` of every key (little-endian), one per 64-bit lane."""
+        packed = bytearray(8 * count)
+        for i in range(width):
+            packed[i::8] = data[offset + i::length]
+        return int.from_bytes(packed, "little")
+
+    mask = int.from_bytes(b"\xff\xff\xff\xff\0\0\0\0" * count, "little")
+    h = (0x9747B28C ^ length) * int.from_bytes(b"\1\0\0\0\0\0\0\0" * count, "little")
+    for offset in range(0, length & ~3, 4):
+        k = (lanes(offset, 4) * _M) & mask
+        k = (((k ^ (k >> 24)) & mask) * _M) & mask
+        h = ((h * _M) & mask) ^ k
+    tail, end = length & 3, length & ~3
+    if tail == 3:
+        h ^= lanes(end + 2, 1) << 16
+    if tail >= 2:
+        h ^= lanes(end + 1, 1) << 8
+    if tail:
+        h = ((h ^ lanes(end, 1)) * _M) & mask
+    h = (((h ^ (h >> 13)) & mask) * _M) & mask
+    h = (h ^ (h >> 15)) & mask
+    return list(struct.unpack(f"<{count}Q", h.to_bytes(8 * count, "little")))
+
+
 async def send_keyed(producer: AIOKafkaProducer, topic: str,
                      records: Sequence[tuple[bytes, bytes, Headers]]) -> list[asyncio.Future[Any]]:
     """Queue (key, value, headers) records on the partitions their keys pick, as ``send`` would,
@@ -156,9 +215,14 @@ async def keyed_batches(producer: AIOKafkaProducer, topic: str,
     await producer.partitions_for(topic)  # the metadata, fetched once
     partitions = list(producer.client.cluster.partitions_for_topic(topic))  # as ``send`` lists them
     available = list(producer.client.cluster.available_partitions_for_topic(topic))
+    partitioner = producer._partitioner  # the producer's own (the broker's: KeyHashCache, all keys at once)
+    if isinstance(partitioner, KeyHashCache):
+        chosen = partitioner.partitions([record[0] for record in records], partitions, available)
+    else:
+        chosen = [partitioner(record[0], partitions, available) for record in records]
     by_partition: dict[int, list[tuple[bytes, bytes, Headers]]] = {}
-    for record in records:  # the producer's own partitioner (the broker's: KeyHashCache)
-        by_partition.setdefault(producer._partitioner(record[0], partitions, available), []).append(record)
+    for partition, record in zip(chosen, records, strict=True):
+        by_partition.setdefault(partition, []).append(record)
     batches: KeyedBatches = []
     for partition, queued in by_partition.items():
         batch = producer.create_batch()
