@@ -6,6 +6,10 @@ Kafka's acknowledgement, then deletes them. A crash between the commit and the p
 only delays it; a crash between the publication and the delete publishes again, which the
 consumers' inbox absorbs (same CloudEvents id).
 
+The relay publishes in rounds, a few per transaction, overlapped: a round is built while Kafka
+acknowledges the previous one and handed to Kafka only once that one is entirely acknowledged
+(:meth:`OutboxRelay.relay_once` says why order and the outbox's guarantees hold).
+
 The relay polls with ``FOR UPDATE SKIP LOCKED``; ``LISTEN/NOTIFY`` only wakes it early. One
 relay per schema works at a time (a transaction-scoped advisory lock), which keeps each key's
 events in order when several replicas run. A relay that lost the database between Kafka's
@@ -28,7 +32,7 @@ from faststream.kafka import KafkaBroker
 
 from shared import metrics
 from shared.envelope import CloudEvent, KafkaRecord, to_binary
-from shared.kafka import aiokafka_producer, recover_from, send_keyed
+from shared.kafka import KeyedBatches, acknowledged, aiokafka_producer, keyed_batches, queue_batches, recover_from
 from shared.topics import Topic
 
 log = logging.getLogger(__name__)
@@ -70,11 +74,12 @@ async def enqueue_encoded(conn: asyncpg.Connection, topic: Topic, rows: Sequence
 
 class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, broker: KafkaBroker, schema: str, *, batch_size: int = 1000,
-                 poll_interval: float = 1.0) -> None:
+                 poll_interval: float = 1.0, rounds_per_transaction: int = 10) -> None:
         self.pool = pool
         self.broker = broker
         self.schema = schema
         self.batch_size = batch_size
+        self.rounds_per_transaction = rounds_per_transaction
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -134,42 +139,82 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 30.0)
 
     async def relay_once(self) -> int:
-        """Publish one batch of pending events; return how many were published."""
+        """Publish what is pending, in rounds of ``batch_size`` events within one transaction
+        (at most ``rounds_per_transaction``); return how many were published.
+
+        The rounds overlap: while Kafka acknowledges round N, the relay deletes round N-1's rows,
+        fetches round N+1's and builds its batches; round N+1 is handed to the producer only once
+        every record of round N is acknowledged. Hence:
+
+        - order per key (and per partition) is the outbox's: no record of a later round reaches
+          Kafka before every record of the earlier rounds is there (the producer itself keeps
+          the order within a round: one request per broker in flight, batches queued in order);
+        - when a round fails, nothing after it is queued (its batches were only built) and the
+          transaction rolls back: the failed round and all after it stay in the outbox and are
+          published again, in order, by the next attempt. The rounds acknowledged before it are
+          remembered and deleted first (:attr:`_published_not_deleted`), not sent again;
+        - the advisory lock and the row locks are those of the one transaction, as before: one
+          relay per schema, a crash only republishes (the deletes commit with the transaction).
+        """
         if self._published_not_deleted:
             # Kafka acknowledged these, then the database failed before their delete committed
             # (e.g. a PostgreSQL restart): delete them now rather than publish them twice.
             async with self.pool.acquire() as conn:
                 await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", self._published_not_deleted)
             self._published_not_deleted = []
+        counts: Counter[str] = Counter()
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"outbox:{self.schema}"):
                 return 0  # another replica's relay is at work
-            rows = await conn.fetch(
-                "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-                self.batch_size)
-            if not rows:
-                return 0
-            futures = await self._send(rows)
-            await asyncio.gather(*futures)
-            self._published_not_deleted = [row["id"] for row in rows]
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", self._published_not_deleted)
+            acked: list[int] = []  # acknowledged by Kafka, deleted with this transaction
+            try:
+                await self._rounds(conn, acked, counts)
+            except BaseException:
+                self._published_not_deleted = acked
+                raise
+            self._published_not_deleted = acked  # if the commit fails
         self._published_not_deleted = []
-        for topic, count in Counter(row["topic"] for row in rows).items():
+        for topic, count in counts.items():
             metrics.OUTBOX_PUBLISHED.labels(topic).inc(count)
-        return len(rows)
+        return sum(counts.values())
 
-    async def _send(self, rows: list[asyncpg.Record]) -> list[asyncio.Future[Any]]:
-        """Queue the rows on Kafka in their order (per topic, hence per key), batch by batch."""
+    async def _rounds(self, conn: asyncpg.Connection, acked: list[int], counts: Counter[str]) -> None:
+        """The overlapped rounds of :meth:`relay_once` (see there), on its transaction."""
         producer = aiokafka_producer(self.broker)
+        rows = await self._fetch(conn, after=0)
+        flying: list[int] = []  # the ids of the round Kafka is acknowledging
+        futures: list[asyncio.Future[Any]] = []
+        for round_ in range(self.rounds_per_transaction):
+            if not rows:
+                break
+            batches = await self._batches(producer, rows)  # built while the previous round flies
+            await acknowledged(futures)  # the previous round: raises if any of it failed
+            acked += flying
+            futures = [f for topic, built in batches for f in await queue_batches(producer, topic, built)]
+            if flying:  # delete the previous round while this one flies
+                await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", flying)
+            flying = [row["id"] for row in rows]
+            counts.update(row["topic"] for row in rows)
+            rows = [] if round_ == self.rounds_per_transaction - 1 else await self._fetch(conn, after=flying[-1])
+        await acknowledged(futures)
+        acked += flying
+        if flying:
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", flying)
+
+    async def _fetch(self, conn: asyncpg.Connection, after: int) -> list[asyncpg.Record]:
+        return await conn.fetch(
+            "SELECT id, topic, key, value, headers FROM outbox WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            after, self.batch_size)
+
+    async def _batches(self, producer: Any, rows: list[asyncpg.Record]) -> list[tuple[str, KeyedBatches]]:
+        """The rows as Kafka batches, per topic and in their order (hence per key), not queued yet."""
         # One JSON document for all the rows' headers: one parse instead of one per row.
         headers = json.loads(f"[{','.join(row['headers'] for row in rows)}]")
+        encode = str.encode
         by_topic: dict[str, list[tuple[bytes, bytes, list[tuple[str, bytes]]]]] = {}
         for (_, topic, key, value, _), h in zip(rows, headers, strict=True):
-            by_topic.setdefault(topic, []).append((key, value, [(k, v.encode()) for k, v in h.items()]))
-        futures = []
-        for topic, records in by_topic.items():
-            futures += await send_keyed(producer, topic, records)
-        return futures
+            by_topic.setdefault(topic, []).append((key, value, list(zip(h, map(encode, h.values()), strict=True))))
+        return [(topic, await keyed_batches(producer, topic, records)) for topic, records in by_topic.items()]
 
     async def _observe_backlog(self) -> None:
         async with self.pool.acquire() as conn:

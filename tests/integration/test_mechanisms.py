@@ -252,10 +252,10 @@ async def test_migrations_are_recorded_and_safe_from_two_replicas_at_once(databa
     pools = [await db.create_pool(database_url, schema) for _ in range(2)]
     try:
         results = await asyncio.gather(*(db.migrate(p, schema, MIGRATIONS) for p in pools))
-        assert sorted(len(r) for r in results) == [0, 2]  # one replica applied both, the other none
+        assert sorted(len(r) for r in results) == [0, 3]  # one replica applied all three, the other none
         assert await db.migrate(pools[0], schema, MIGRATIONS) == []
         recorded = await pools[0].fetch(f"SELECT component, version FROM {schema}.schema_migrations ORDER BY 1, 2")
-        assert [tuple(r) for r in recorded] == [("service", 1), ("shared", 1)]
+        assert [tuple(r) for r in recorded] == [("service", 1), ("shared", 1), ("shared", 2)]
     finally:
         for pool in pools:
             await pool.close()
@@ -275,3 +275,62 @@ async def test_a_relay_that_loses_the_database_after_publishing_does_not_publish
     copies = await read_topic(kafka_bootstrap, TOPIC.name, lambda r: header(r, "ce_id") == event.id,
                               expect=1, settle=1.5)
     assert len(copies) == 1
+
+
+async def relay_of(service: Service, database_url: str, events: list) -> tuple[asyncpg.Pool, OutboxRelay]:
+    """``events`` in the outbox (one transaction) and a relay of 3 events a round, 10 rounds a
+    transaction: the rounds overlap (one is built while the previous one is acknowledged)."""
+    pool = await db.create_pool(database_url, service.schema)
+    await db.migrate(pool, service.schema, MIGRATIONS)
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue(conn, TOPIC, events)
+    await service.broker.connect()
+    return pool, OutboxRelay(pool, service.broker, service.schema, batch_size=3, rounds_per_transaction=10)
+
+
+async def test_overlapped_relay_rounds_keep_the_order_of_one_key(kafka_bootstrap, database_url):
+    service = mechanism_service(kafka_bootstrap, database_url)
+    tenant = new_tenant()
+    events = [submitted(tenant, "same-entity", title=f"v{n}") for n in range(14)]  # one key: one partition
+    pool, relay = await relay_of(service, database_url, events)
+    assert await relay.relay_once() == 14  # five rounds, the last one short
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    await service.broker.stop()
+    await pool.close()
+    published = await read_topic(kafka_bootstrap, TOPIC.name, lambda r: header(r, "ce_tenantid") == tenant,
+                                 expect=14, settle=1.0)
+    assert [header(r, "ce_id") for r in published] == [e.id for e in events]
+
+
+async def test_a_failed_relay_round_queues_nothing_after_it_and_is_published_again_in_order(
+        kafka_bootstrap, database_url, monkeypatch):
+    """Round 2 of 5 is not acknowledged: round 3 (already built) is never handed to Kafka, round
+    1 (acknowledged) is deleted without being sent again, and the next attempt publishes rounds
+    2 to 5 in order: each event reaches Kafka once, in the outbox's order."""
+    service = mechanism_service(kafka_bootstrap, database_url)
+    tenant = new_tenant()
+    events = [submitted(tenant, "same-entity", title=f"v{n}") for n in range(14)]
+    pool, relay = await relay_of(service, database_url, events)
+    real_queue, calls = outbox.queue_batches, []
+
+    async def second_round_not_acknowledged(producer, topic, batches):
+        calls.append(len(batches))
+        if len(calls) < 2:
+            return await real_queue(producer, topic, batches)
+        failed = asyncio.get_running_loop().create_future()
+        failed.set_exception(ConnectionResetError("Kafka went away"))
+        return [failed]
+
+    monkeypatch.setattr(outbox, "queue_batches", second_round_not_acknowledged)
+    with pytest.raises(ConnectionResetError):
+        await relay.relay_once()
+    assert len(calls) == 2  # round 3 was built, never queued
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 14  # the deletes rolled back
+    monkeypatch.setattr(outbox, "queue_batches", real_queue)
+    assert await relay.relay_once() == 11  # round 1 deleted first, not sent again
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    await service.broker.stop()
+    await pool.close()
+    published = await read_topic(kafka_bootstrap, TOPIC.name, lambda r: header(r, "ce_tenantid") == tenant,
+                                 expect=14, settle=1.5)
+    assert [header(r, "ce_id") for r in published] == [e.id for e in events]
