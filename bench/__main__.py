@@ -201,10 +201,13 @@ def _markdown(report: dict[str, Any]) -> str:
                      f"{r['raw']['seconds']:.3f} s.")
     if r := results.get("outbox_relay"):
         d, rounds = r["diagnostics"], r["shared"]["round_seconds"] or {}
-        lines.append(f"- outbox relay: {r['shared']['rounds']} rounds of {r['relay_batch_size']}, round time first "
+        lines.append(f"- outbox relay: {r['shared']['rounds']} calls of `relay_once` (rounds of "
+                     f"{r['relay_batch_size']}, several per call, overlapped), call time first "
                      f"{rounds.get('first')} s, median {rounds.get('median')} s, last {rounds.get('last')} s. "
                      f"Plain producer awaiting each batch of {r['relay_batch_size']} before the next: "
-                     f"{_rate(d['raw_awaiting_each_batch'])}.")
+                     f"{_rate(d['raw_awaiting_each_batch'])}. Stricter ceiling, the plain producer queueing the "
+                     f"records in batches per partition as the relay does: {_rate(d['raw_keyed_batches'])}, "
+                     f"ratio {d['raw_keyed_batches']['ratio_of_shared']}.")
     if r := results.get("consumer"):
         d, s, raw = r["diagnostics"], r["shared"], r["raw"]
         lines.append(f"- consumer: batch size (consumer_max_records) {r['consumer_max_records']}; service start() "
