@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 COLUMNS = ("topic", "key", "value", "headers", "event_id")
 
 
+async def _delete(conn: asyncpg.Connection, ids: list[int]) -> None:
+    if ids:
+        await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+
+
 def _channel(schema: str) -> str:
     return f"portevoix_outbox_{schema}"
 
@@ -160,26 +165,21 @@ class OutboxRelay:
             # Kafka acknowledged these, then the database failed before their delete committed
             # (e.g. a PostgreSQL restart): delete them now rather than publish them twice.
             async with self.pool.acquire() as conn:
-                await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", self._published_not_deleted)
+                await _delete(conn, self._published_not_deleted)
             self._published_not_deleted = []
         counts: Counter[str] = Counter()
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"outbox:{self.schema}"):
                 return 0  # another replica's relay is at work
-            acked: list[int] = []  # acknowledged by Kafka, deleted with this transaction
-            try:
-                await self._rounds(conn, acked, counts)
-            except BaseException:
-                self._published_not_deleted = acked
-                raise
-            self._published_not_deleted = acked  # if the commit fails
-        self._published_not_deleted = []
+            await self._rounds(conn, counts)
+        self._published_not_deleted = []  # committed: their deletes with it
         for topic, count in counts.items():
             metrics.OUTBOX_PUBLISHED.labels(topic).inc(count)
         return sum(counts.values())
 
-    async def _rounds(self, conn: asyncpg.Connection, acked: list[int], counts: Counter[str]) -> None:
-        """The overlapped rounds of :meth:`relay_once` (see there), on its transaction."""
+    async def _rounds(self, conn: asyncpg.Connection, counts: Counter[str]) -> None:
+        """The overlapped rounds of :meth:`relay_once` (see there), on its transaction. Each
+        round acknowledged by Kafka joins :attr:`_published_not_deleted` until the commit."""
         producer = aiokafka_producer(self.broker)
         rows = await self._fetch(conn, after=0)
         flying: list[int] = []  # the ids of the round Kafka is acknowledging
@@ -189,17 +189,15 @@ class OutboxRelay:
                 break
             batches = await self._batches(producer, rows)  # built while the previous round flies
             await acknowledged(futures)  # the previous round: raises if any of it failed
-            acked += flying
+            self._published_not_deleted += flying
             futures = [f for topic, built in batches for f in await queue_batches(producer, topic, built)]
-            if flying:  # delete the previous round while this one flies
-                await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", flying)
+            await _delete(conn, flying)  # the previous round, while this one flies
             flying = [row["id"] for row in rows]
             counts.update(row["topic"] for row in rows)
             rows = [] if round_ == self.rounds_per_transaction - 1 else await self._fetch(conn, after=flying[-1])
         await acknowledged(futures)
-        acked += flying
-        if flying:
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", flying)
+        self._published_not_deleted += flying
+        await _delete(conn, flying)
 
     async def _fetch(self, conn: asyncpg.Connection, after: int) -> list[asyncpg.Record]:
         return await conn.fetch(
