@@ -159,7 +159,7 @@ class EventConsumer:
                 raise  # not a handler: the batch was not even decoded (a bug here), it is rewound
             new, duplicates, failed = await self._run_one_by_one(self._runnable(decoded))
         poison = [d for d in decoded if d.error]
-        runnable = len(self._runnable(decoded))
+        runnable = new + duplicates + len(failed)
         topic = self.topic.name
         if ignored := len(decoded) - len(poison) - runnable:
             metrics.EVENTS_CONSUMED.labels(topic, self.name, "ignored").inc(ignored)
@@ -313,6 +313,9 @@ class EventConsumer:
         await (await aiokafka_producer(self.broker).send(topic, value=record.value, key=record.key, headers=headers))
 
 
+_KEY_HEADERS = frozenset(("ce_type", "ce_source", "ce_id"))
+
+
 def _claimable_keys(records: list[ConsumerRecord], types: frozenset[str]) -> list[tuple[str, str]]:
     """The distinct (source, id) keys of the records whose CloudEvents headers (binary content
     mode) name a type we run: what their events' ``dedup_key`` will be once decoded."""
@@ -322,9 +325,6 @@ def _claimable_keys(records: list[ConsumerRecord], types: frozenset[str]) -> lis
         if len(h) == 3 and h["ce_type"].decode(errors="replace") in types:
             keys[(h["ce_source"].decode(errors="replace"), h["ce_id"].decode(errors="replace"))] = None
     return list(keys)
-
-
-_KEY_HEADERS = frozenset(("ce_type", "ce_source", "ce_id"))
 
 
 def _origin(record: ConsumerRecord) -> str:
