@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
+from pydantic import AfterValidator
 
 from services.reporting import domain, handlers, views
 from services.reporting.domain import ScopeType, Window
@@ -35,7 +36,16 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 FORBIDDEN = {403: {"description": "Missing role, or a scope outside the token's subsidiary"}}
 CSV_OR_JSON = Annotated[Literal["json", "csv"], Query(description="csv: the same table as text/csv")]
 ScopeId = Annotated[str | None, Query(min_length=1, max_length=200, description="Optional for scope_type tenant")]
-At = Annotated[datetime | None, Query(description="An instant inside the window wanted (default: now)")]
+
+
+def _readable(at: datetime | None) -> datetime | None:
+    if at is not None and not domain.readable(at):
+        raise ValueError(f"must lie from {domain.ALL_TIME_START:%Y-%m-%d} to before {domain.LATEST:%Y-%m-%d}")
+    return at
+
+
+Instant = AfterValidator(_readable)
+At = Annotated[datetime | None, Query(description="An instant inside the window wanted (default: now)"), Instant]
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 T = TypeVar("T")
 
@@ -75,8 +85,8 @@ async def read(principal: Reader, request: Request, scope_type: ScopeType = Scop
             responses=FORBIDDEN)
 async def series(principal: Reader, request: Request, scope_type: ScopeType = ScopeType.tenant,
                  scope_id: ScopeId = None, window: Window = Window.day,
-                 start: Annotated[datetime | None, Query(alias="from", description="Default: `to`")] = None,
-                 end: Annotated[datetime | None, Query(alias="to", description="Default: now")] = None,
+                 start: Annotated[datetime | None, Query(alias="from", description="Default: `to`"), Instant] = None,
+                 end: Annotated[datetime | None, Query(alias="to", description="Default: now"), Instant] = None,
                  limit: Annotated[int, Query(ge=1, le=1000, description="At most this many points")] = 400,
                  format: CSV_OR_JSON = "json") -> Any:  # noqa: A002
     if start and end and start > end:
@@ -111,8 +121,9 @@ async def leaderboard(principal: Reader, request: Request,
 async def digest(principal: Reader, request: Request,
                  month: Annotated[str, Query(description="YYYY-MM")],
                  format: Annotated[Literal["json", "html", "csv"], Query()] = "json") -> Any:  # noqa: A002
-    if not MONTH.match(month):
-        raise HTTPException(422, "month must be YYYY-MM")
+    if not MONTH.match(month) or not f"{domain.ALL_TIME_START:%Y-%m}" <= month < f"{domain.LATEST:%Y-%m}":
+        raise HTTPException(422, f"month must be YYYY-MM, from {domain.ALL_TIME_START:%Y-%m} to before "
+                                 f"{domain.LATEST:%Y-%m}")
     body = await _call(handlers.digest(_pool(request), principal, month))
     if format == "html":
         return HTMLResponse(views.digest_html(body))

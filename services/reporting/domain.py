@@ -41,6 +41,7 @@ class Window(StrEnum):
 
 
 ALL_TIME_START = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # instants asked are before it: every window's end is a date
 ACTIVE_DAYS = 30
 
 
@@ -70,8 +71,19 @@ def window_end(window: Window, start: datetime) -> datetime | None:
             return None
 
 
+def readable(at: datetime) -> bool:
+    """Whether KPIs can be asked of the windows around ``at``: from the all-time window's start
+    to before LATEST."""
+    try:
+        return ALL_TIME_START <= at.astimezone(UTC) < LATEST
+    except OverflowError:  # an offset moving it out of datetime's years
+        return False
+
+
 def window_starts(window: Window, first: datetime, last: datetime, limit: int) -> list[datetime]:
     """The starts of the windows overlapping [first, last], oldest first, at most ``limit``."""
+    if window is Window.all:
+        return [ALL_TIME_START]  # the one window, whatever the range
     starts: list[datetime] = []
     start = window_start(window, first)
     while start <= last and len(starts) < limit:

@@ -224,6 +224,18 @@ async def test_bad_requests_are_refused(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v1/kpis/series", params={"from": "2026-03-02T00:00:00Z", "to": "2026-03-01T00:00:00Z"},
                              headers=analyst)).status_code == 422
     assert (await client.get("/v1/kpis/digest", params={"month": "2026-13"}, headers=analyst)).status_code == 422
+    # Instants whose windows would start before the all-time window or end past datetime's years
+    # (found by the fuzz suite as 500s).
+    for params in ({"window": "all", "at": "0003-08-15T08:14:02Z"}, {"window": "hour", "at": "9999-12-31T23:30:00Z"},
+                   {"window": "month", "at": "0001-01-01T00:00:00+05:00"}):
+        response = await client.get("/v1/kpis", params=params, headers=analyst)
+        assert response.status_code == 422 and "must lie from 1970-01-01" in response.text, (params, response.text)
+    assert (await client.get("/v1/kpis/series", params={"from": "1969-12-31T23:00:00Z"},
+                             headers=analyst)).status_code == 422
+    for month in ("0000-01", "0001-01", "9999-12"):
+        assert (await client.get("/v1/kpis/digest", params={"month": month}, headers=analyst)).status_code == 422
+    assert (await client.get("/v1/kpis", params={"window": "month", "at": "1970-01-01T00:00:00Z"},
+                             headers=analyst)).status_code == 200
     assert (await client.get("/v1/kpis/leaderboards/planets", headers=analyst)).status_code == 422
     assert (await client.get("/v1/kpis/leaderboards/contents", params={"kpi": "nonsense"},
                              headers=analyst)).status_code == 422

@@ -3,7 +3,7 @@ KPI derivations, rankings, milestones and who may read what."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -30,6 +30,7 @@ from services.reporting.domain import (
     milestones_crossed,
     notification_effects,
     ranked,
+    readable,
     window_end,
     window_start,
     window_starts,
@@ -59,6 +60,17 @@ def test_windows_start_and_end_in_utc() -> None:
     assert window_end(Window.all, window_start(Window.all, NOW)) is None
     assert len(window_starts(Window.day, datetime(2026, 3, 1, tzinfo=UTC), NOW, limit=100)) == 14
     assert len(window_starts(Window.day, datetime(2026, 3, 1, tzinfo=UTC), NOW, limit=3)) == 3
+    long_ago = datetime(3, 8, 15, tzinfo=UTC)
+    assert window_starts(Window.all, long_ago, long_ago, limit=1) == [window_start(Window.all, NOW)]
+
+
+def test_kpis_are_asked_from_the_all_time_window_start_to_before_every_window_end_overflows() -> None:
+    assert readable(datetime(1970, 1, 1, tzinfo=UTC)) and readable(NOW)
+    assert not readable(datetime(1969, 12, 31, 23, 59, tzinfo=UTC))
+    assert not readable(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))))  # not an OverflowError
+    last = datetime(8999, 12, 31, 23, 59, tzinfo=UTC)
+    assert readable(last) and all(window_end(w, window_start(w, last)) for w in (Window.hour, Window.day, Window.month))
+    assert not readable(datetime(9999, 12, 31, 23, 30, tzinfo=UTC))
 
 
 def test_a_share_counts_in_every_scope_it_names() -> None:
