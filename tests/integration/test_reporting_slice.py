@@ -232,6 +232,8 @@ async def test_bad_requests_are_refused(client: httpx.AsyncClient) -> None:
         assert response.status_code == 422 and "must lie from 1970-01-01" in response.text, (params, response.text)
     assert (await client.get("/v1/kpis/series", params={"from": "1969-12-31T23:00:00Z"},
                              headers=analyst)).status_code == 422
+    response = await client.get("/v1/kpis", params={"window": "day", "at": "2026-03-01T23:30:00"}, headers=analyst)
+    assert response.status_code == 422 and "time zone offset" in response.text  # naive: the server's zone
     for month in ("0000-01", "0001-01", "9999-12"):
         assert (await client.get("/v1/kpis/digest", params={"month": month}, headers=analyst)).status_code == 422
     assert (await client.get("/v1/kpis", params={"window": "month", "at": "1970-01-01T00:00:00Z"},
