@@ -423,6 +423,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"| freshness p50 / p95 under {f['load_events_per_second']} ev/s ({f['seen']}/{f['probes']} probes) "
         f"| {f['p50_seconds']} s / {f['p95_seconds']} s (target p95 < 2 s) |", "",
         f"Freshness: {f['source']}. Webhook calls not accepted: {f['webhook_failures'] or 'none'}.", "",
+        f"Floors: {r['floors']['ids_claimed']:,} ids claimed in the inbox by the six claiming runs "
+        f"({a['events']:,} each; deleted after).", "",
         *(f"- {note}" for note in r.get("notes", [])), ""])
 
 
