@@ -365,18 +365,20 @@ def phases(t0: float, t_first: float | None, first_n: int, t_end: float, n: int,
     if t_first is not None:
         result["first_after_seconds"] = round(t_first - t0, 4)
         # From the first records (or effects) seen to the last: the rate once running.
+        result["steady_events"], result["steady_seconds"] = n - first_n, round(t_end - t_first, 4)
         result["steady_events_per_second"] = rate(n - first_n, t_end - t_first) if n > first_n else None
     return result
 
 
-async def plain_consumer(b: Bench, group: str, starts: dict[TopicPartition, int], targets: dict[TopicPartition, int],
+async def plain_consumer(bootstrap: str, topic: str, group: str, starts: dict[TopicPartition, int],
+                         targets: dict[TopicPartition, int],
                          on_batch: Callable[[list[ConsumerRecord]], Awaitable[None]] | None = None,
                          max_records: int | None = None, keep: list[ConsumerRecord] | None = None,
                          **extra: Any) -> dict[str, Any]:
     """A plain aiokafka consumer of a fresh group, getmany until every partition reached its
     target offset (with ``on_batch``: offsets committed after each call); timed from start()."""
     t0 = time.perf_counter()
-    consumer = AIOKafkaConsumer(TOPIC.name, bootstrap_servers=b.kafka_bootstrap, group_id=group,
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -512,7 +514,8 @@ async def bench_consumer(b: Bench) -> dict[str, Any]:
         await asyncio.gather(*(commit_start(b.kafka_bootstrap, g, ends[name]) for g, name in groups.items()))
 
         # Raw ceiling: a plain consumer reading the N records (getmany loop).
-        runs["raw"].append(await plain_consumer(b, plain["raw"], starts, targets, keep=kept if rep == 0 else None))
+        runs["raw"].append(await plain_consumer(b.kafka_bootstrap, TOPIC.name, plain["raw"], starts, targets,
+                                                keep=kept if rep == 0 else None))
         # The shared mechanism: a Service whose handler inserts one row per event.
         runs["shared"].append(await timed_service(
             b, service(b.name, record_effect), "SELECT count(*) FROM effects WHERE tenant = $1", tenant))
@@ -521,12 +524,12 @@ async def bench_consumer(b: Bench) -> dict[str, Any]:
         runs["inbox_only"].append(await timed_service(
             b, service(inbox_only_name, no_effect), "SELECT count(*) FROM inbox WHERE consumer = $1", inbox_only_name))
         runs["per_event"].append(await plain_consumer(
-            b, plain["per_event"], starts, targets, max_records=max_records,
+            b.kafka_bootstrap, TOPIC.name, plain["per_event"], starts, targets, max_records=max_records,
             on_batch=hand_rolled_db_work(b.pool, plain["per_event"], per_event=True)))
         per_event_effects = await b.pool.fetchval("SELECT count(*) FROM raw_effects")
         await b.truncate("raw_effects")
         runs["batched"].append(await plain_consumer(
-            b, plain["batched"], starts, targets, max_records=max_records,
+            b.kafka_bootstrap, TOPIC.name, plain["batched"], starts, targets, max_records=max_records,
             on_batch=hand_rolled_db_work(b.pool, plain["batched"], per_event=False)))
 
         inbox_pool = await b.schema(inbox_only_name)

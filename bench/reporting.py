@@ -43,7 +43,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from standardwebhooks import Webhook
 
 from bench import wait_for, write_results
-from bench.foundation import commit_start, end_offsets, rate
+from bench.foundation import commit_start, end_offsets, phases, plain_consumer
 from services.reporting.main import ReportingSettings, create_app
 from services.tracking.main import TrackingSettings
 from services.tracking.main import create_app as create_tracking_app
@@ -98,36 +98,11 @@ async def produce(producer: AIOKafkaProducer, topic: str, events: list[CloudEven
 async def raw_rate(bootstrap: str, starts: dict[TopicPartition, int], targets: dict[TopicPartition, int],
                    on_batch: Callable[[list[ConsumerRecord]], Awaitable[None]] | None = None,
                    max_records: int | None = None) -> dict[str, Any]:
-    """A plain aiokafka consumer of a fresh group reading the records (getmany loop); with
-    ``on_batch``, called on each batch, the offsets committed after it (as the service does)."""
-    from aiokafka import AIOKafkaConsumer
-
+    """The plain aiokafka consumer (the foundation benchmark's) of a fresh group, at this run's records."""
     group = f"bench-raw-{uuid.uuid4().hex[:8]}"
     await commit_start(bootstrap, group, starts)
-    t0 = time.perf_counter()
-    consumer = AIOKafkaConsumer(topics.ENGAGEMENTS.name, bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    count, first = 0, None
-    try:
-        reached = {tp: targets[tp] <= starts.get(tp, 0) for tp in targets}
-        while not all(reached.values()):
-            batches = await consumer.getmany(timeout_ms=200, max_records=max_records)
-            for tp, records in batches.items():
-                count += len(records)
-                if records and records[-1].offset + 1 >= targets[tp]:
-                    reached[tp] = True
-            if batches and first is None:
-                first = (time.perf_counter(), count)
-            if batches and on_batch is not None:
-                await on_batch([r for records in batches.values() for r in records])
-                await consumer.commit()
-    finally:
-        await consumer.stop()
-    end = time.perf_counter()
-    assert first is not None
-    return {"records": count, "seconds": round(end - t0, 3), "events_per_second": rate(count, end - t0),
-            **steady(first, end, count)}
+    return await plain_consumer(bootstrap, topics.ENGAGEMENTS.name, group, starts, targets, on_batch=on_batch,
+                                max_records=max_records)
 
 
 async def median_of_3(measure: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
@@ -198,13 +173,6 @@ async def floor_rates(bootstrap: str, database_url: str, schema: str, starts: di
     return {"batch_size": max_records, "ids_claimed": claimed, **results}
 
 
-def steady(first: tuple[float, int], end: float, n: int) -> dict[str, Any]:
-    """The rate from the first records seen (``first``: when, and how many) to the last."""
-    (at, seen) = first
-    return {"steady_events": n - seen, "steady_seconds": round(end - at, 3),
-            "steady_events_per_second": rate(n - seen, end - at) if n > seen else None}
-
-
 async def run(bootstrap: str, database_url: str, n: int, load_rate: int, seconds: float) -> dict[str, Any]:
     tenant, name = f"bench{uuid.uuid4().hex[:8]}", f"bench_reporting_{uuid.uuid4().hex[:8]}"
     settings = ReportingSettings(kafka_bootstrap_servers=bootstrap, database_url=database_url,
@@ -256,8 +224,7 @@ async def run(bootstrap: str, database_url: str, n: int, load_rate: int, seconds
             await conn.close()
     finally:
         await producer.stop()
-    aggregation = {"events": n, "seconds": round(end - t0, 3), "start_up_seconds": round(start_up, 3),
-                   "events_per_second": rate(n, end - t0), **steady(first or (t0, 0), end, n)}
+    aggregation = phases(t0, *(first or (t0, 0)), end, n, events=n, start_up_seconds=round(start_up, 3))
     for floor in FLOORS:
         floors[floor]["ratio"] = _ratio(floors[floor], raw)
     return {"aggregation": aggregation, "raw_consumer": raw, "ratio": _ratio(aggregation, raw),
