@@ -280,20 +280,18 @@ class _PageEncoder:
         """The headers JSON of a page's ``notification.<status>`` events cut around the values
         of ``ce_id`` and ``ce_subject`` (ids: nothing to escape)."""
         if (parts := self._headers.get(status)) is None:
-            sample = binary_headers(f"notification.{status}", source=SOURCE, subject="-", tenant=self.content.tenant,
-                                    id="-", time=self.now, traceparent=self.traceparent)
-            text, cut = "{", []
-            for name, value in sample.items():
-                text += ("" if text == "{" else ",") + json.dumps(name) + ":"
-                if name in ("ce_id", "ce_subject"):
-                    cut.append((name, text + '"'))
-                    text = '"'
-                else:
-                    text += json.dumps(value)
-            if [name for name, _ in cut] != ["ce_id", "ce_subject"]:
-                raise RuntimeError(f"unexpected CloudEvents headers: {list(sample)}")
-            parts = self._headers[status] = (cut[0][1], cut[1][1], text + "}")
+            text = json.dumps(binary_headers(f"notification.{status}", source=SOURCE, subject=_SUBJECT, id=_ID,
+                                             tenant=self.content.tenant, time=self.now, traceparent=self.traceparent),
+                              ensure_ascii=False)
+            before_id, found_id, rest = text.partition(_ID)
+            before_subject, found_subject, after = rest.partition(_SUBJECT)
+            if not (found_id and found_subject):
+                raise RuntimeError(f"unexpected CloudEvents headers: {text}")
+            parts = self._headers[status] = (before_id, before_subject, after)
         return parts
+
+
+_ID, _SUBJECT = "@ce_id@", "@ce_subject@"  # stand-ins, in the headers JSON, for a page's ids (no other value has @)
 
 
 def _json(value: Any) -> str:
