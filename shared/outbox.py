@@ -67,12 +67,13 @@ async def enqueue_encoded(conn: asyncpg.Connection, topic: Topic, rows: Sequence
     """:func:`enqueue_records` for records whose headers are already a JSON object of strings:
     (key, value, headers JSON, ``ce_id``) rows (producers of many events encode their shared
     headers once)."""
-    if len(rows) > 20:
-        await conn.copy_records_to_table("outbox", records=[(topic.name, *row) for row in rows], columns=COLUMNS)
-    elif rows:
+    records = [(topic.name, *row) for row in rows]
+    if len(records) > 20:
+        await conn.copy_records_to_table("outbox", records=records, columns=COLUMNS)
+    elif records:
         await conn.executemany("INSERT INTO outbox (topic, key, value, headers, event_id) VALUES ($1, $2, $3, $4, $5)",
-                               [(topic.name, *row) for row in rows])
-    if rows:
+                               records)
+    if records:
         await conn.execute("SELECT pg_notify('portevoix_outbox_' || current_schema(), '')")
     return len(rows)
 
