@@ -39,9 +39,11 @@ ScopeId = Annotated[str | None, Query(min_length=1, max_length=200, description=
 
 
 def _readable(at: datetime | None) -> datetime | None:
-    if at is not None and at.tzinfo is None:  # its meaning would be the server's time zone
+    if at is None:
+        return at
+    if at.tzinfo is None:  # its meaning would be the server's time zone
         raise ValueError("must carry a time zone offset (RFC 3339)")
-    if at is not None and not domain.readable(at):
+    if not domain.readable(at):
         raise ValueError(f"must lie from {domain.ALL_TIME_START:%Y-%m-%d} to before {domain.LATEST:%Y-%m-%d}")
     return at
 
