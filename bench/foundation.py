@@ -438,6 +438,15 @@ async def timed_service(b: Bench, service: Service, done_sql: str, *args: Any) -
     return phases(t0, first, first_n, now, b.n, start_up_seconds=round(start_up, 4))
 
 
+async def claim_ids(conn: asyncpg.Connection, consumer: str, sources: list[str], ids: list[str]) -> list[asyncpg.Record]:
+    """The consumer helper's inbox claim, by hand: the (source, id) pairs inserted, those new returned."""
+    return await conn.fetch(
+        """INSERT INTO inbox (consumer, source, event_id)
+           SELECT $1, s, i FROM unnest($2::text[], $3::text[]) AS t(s, i)
+           ON CONFLICT DO NOTHING RETURNING event_id""",
+        consumer, sources, ids)
+
+
 def hand_rolled_db_work(pool: asyncpg.Pool, consumer_name: str, *, per_event: bool) -> Callable[
         [list[ConsumerRecord]], Awaitable[None]]:
     """The consumer helper's database work without FastStream or envelope validation: claim the
@@ -451,11 +460,8 @@ def hand_rolled_db_work(pool: asyncpg.Pool, consumer_name: str, *, per_event: bo
             items.append((h["ce_source"].decode(), h["ce_id"].decode(), h["ce_tenantid"].decode(),
                           data["notification_id"], data["ambassador_id"]))
         async with pool.acquire() as conn, conn.transaction():
-            claimed = {r["event_id"] for r in await conn.fetch(
-                """INSERT INTO inbox (consumer, source, event_id)
-                   SELECT $1, s, i FROM unnest($2::text[], $3::text[]) AS t(s, i)
-                   ON CONFLICT DO NOTHING RETURNING event_id""",
-                consumer_name, [i[0] for i in items], [i[1] for i in items])}
+            claimed = {r["event_id"] for r in await claim_ids(conn, consumer_name, [i[0] for i in items],
+                                                              [i[1] for i in items])}
             fresh = [i for i in items if i[1] in claimed]
             if per_event:
                 for _, _, tenant, notification_id, ambassador_id in fresh:

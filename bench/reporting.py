@@ -43,7 +43,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from standardwebhooks import Webhook
 
 from bench import wait_for, write_results
-from bench.foundation import commit_start, end_offsets, phases, plain_consumer
+from bench.foundation import claim_ids, commit_start, end_offsets, phases, plain_consumer
 from services.reporting.main import ReportingSettings, create_app
 from services.tracking.main import TrackingSettings
 from services.tracking.main import create_app as create_tracking_app
@@ -130,11 +130,8 @@ def mandatory_work(pool: asyncpg.Pool, consumer: str, *, validate: bool, claim: 
             return
         ids = [dict(r.headers) for r in batch]
         async with pool.acquire() as conn, conn.transaction():
-            inserted = asyncio.ensure_future(conn.fetch(
-                """INSERT INTO inbox (consumer, source, event_id)
-                   SELECT $1, s, i FROM unnest($2::text[], $3::text[]) AS t(s, i)
-                   ON CONFLICT DO NOTHING RETURNING source, event_id""",
-                consumer, [h["ce_source"].decode() for h in ids], [h["ce_id"].decode() for h in ids]))
+            inserted = asyncio.ensure_future(claim_ids(
+                conn, consumer, [h["ce_source"].decode() for h in ids], [h["ce_id"].decode() for h in ids]))
             await asyncio.sleep(0)
             if validate:
                 await validated(batch)
