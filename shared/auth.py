@@ -9,6 +9,9 @@ role is confined to; absent = group level).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,6 +85,15 @@ def issue_token(secret: str, *, subject: str, tenant: str, roles: list[str], sub
     if issuer:
         claims["iss"] = issuer
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def holder_digest(key: str, tenant: str, subject: str) -> str:
+    """The pseudonymous *holder* of an ambassador id: HMAC-SHA256 of the tenant and the person's
+    sign-in subject (his HR id), base64url. Distribution puts it on ``ambassadors.v1``; tracking
+    and reporting compute it from the caller's token to find his own ambassador id. Without the
+    key it cannot be reversed by enumerating HR ids, and no service but distribution stores HR ids."""
+    mac = hmac.new(key.encode(), f"{tenant}\x00{subject}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 async def current_principal(

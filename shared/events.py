@@ -139,7 +139,7 @@ class ContentRetired(Contract):
     retired_at: Timestamp
 
 
-# --- ambassadors.v1 (pseudonymous: never e-mails or names) -------------------------------------
+# --- ambassadors.v1 (pseudonymous: never e-mails; a name only for whoever chose to be named) ---
 
 class AmbassadorProfile(Contract):
     ambassador_id: Id = Field(description="Pseudonymous id, never the HR id or e-mail")
@@ -151,6 +151,13 @@ class AmbassadorProfile(Contract):
     groups: list[str] = Field(default_factory=list)
     network_audience: dict[Network, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     named_in_leaderboards: bool = Field(False, description="Opted in to being named in leaderboards and digests")
+    display_name: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="The name shown in leaderboards and digests: only while named_in_leaderboards is true "
+                          "(the person's own choice); absent otherwise, and absent means forget it")
+    holder: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="HMAC of the tenant and the person's sign-in subject under the deployment's identity key "
+                          "(shared.auth.holder_digest): lets tracking and reporting recognise the ambassador's own "
+                          "calls; not reversible without the key")
     effective_at: Timestamp
 
 

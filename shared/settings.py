@@ -46,6 +46,10 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str | None = Field(None, description="Expected `iss`; with jwks_url, the enterprise IdP")
     jwt_audience: str | None = Field("portevoix", description="Expected `aud`")
     jwt_jwks_url: str | None = Field(None, description="JWKS URL of the OIDC issuer (RS256/ES256 tokens)")
+    identity_key: SecretStr | None = Field(
+        None, description="Key of the holder digest (shared.auth.holder_digest), the same on distribution, tracking "
+                          "and reporting: it lets tracking and reporting recognise a signed-in ambassador's own "
+                          "pseudonymous id without holding HR ids. Without it, 'my shares' and 'my results' answer 503")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     # The HTTP guard (shared/http_guard.py): body size limits and per-client rate limits on the
     # public endpoints. Defaults are far above what one real client sends.

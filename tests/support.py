@@ -19,12 +19,13 @@ from shared.settings import ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
 JWT_SECRET = "test-secret-not-for-production-0123456789"
+IDENTITY_KEY = "test-identity-key-not-for-production"
 
 
 def settings_for(cls: type[S], kafka_bootstrap: str, database_url: str, **overrides: Any) -> S:
     values: dict[str, Any] = {
         "kafka_bootstrap_servers": kafka_bootstrap, "database_url": database_url,
-        "jwt_hs256_secret": JWT_SECRET, "retry_delays_seconds": [0.2, 0.5],
+        "jwt_hs256_secret": JWT_SECRET, "identity_key": IDENTITY_KEY, "retry_delays_seconds": [0.2, 0.5],
         "outbox_poll_interval_seconds": 0.2,
         # tests are one loopback client sending in bursts; the guard's own tests set [] back
         "rate_limit_exempt_clients": ["127.0.0.1", "::1"],

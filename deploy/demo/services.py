@@ -73,6 +73,7 @@ def start(port_base: int, kafka_bootstrap: str, database_url: str, jwt_secret: s
         env = {
             **os.environ, "PORTEVOIX_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
             "PORTEVOIX_DATABASE_URL": database_url, "PORTEVOIX_JWT_HS256_SECRET": jwt_secret,
+            "PORTEVOIX_IDENTITY_KEY": f"{jwt_secret}-identity",
             "PORTEVOIX_HTTP_PORT": str(port), "PORTEVOIX_OUTBOX_POLL_INTERVAL_SECONDS": "0.5",
             "PORTEVOIX_TRACKING_BASE_URL": f"http://127.0.0.1:{wanted['tracking']}",
             # The demo plays thousands of browsers and an identity provider from this one address:

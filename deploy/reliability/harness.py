@@ -52,7 +52,7 @@ def service_env(name: str, ports: dict[str, int], kafka: str, database: str, ext
         **os.environ,
         "PORTEVOIX_KAFKA_BOOTSTRAP_SERVERS": kafka, "PORTEVOIX_DATABASE_URL": database,
         "PORTEVOIX_HTTP_PORT": str(ports[name]), "PORTEVOIX_JWT_HS256_SECRET": JWT_SECRET,
-        "PORTEVOIX_TRACKING_BASE_URL": f"http://127.0.0.1:{ports['tracking']}",
+        "PORTEVOIX_IDENTITY_KEY": f"{JWT_SECRET}-identity", "PORTEVOIX_TRACKING_BASE_URL": f"http://127.0.0.1:{ports['tracking']}",
         "PORTEVOIX_RATE_LIMIT_EXEMPT_CLIENTS": '["127.0.0.1","::1"]',
         "PORTEVOIX_OUTBOX_POLL_INTERVAL_SECONDS": "0.2", "PORTEVOIX_RETRY_DELAYS_SECONDS": "[0.5, 1.0]",
         "PORTEVOIX_KAFKA_SEND_TIMEOUT_SECONDS": "3",

@@ -43,7 +43,9 @@ def _not_enrolled() -> HTTPException:
 async def enrol(body: EnrolmentRequest, principal: Employee, request: Request, response: Response) -> dict:
     settings = request.app.state.service.settings
     try:
-        result, created = await enrolment.enrol(_pool(request), principal, body, settings.consent_validity_days)
+        result, created = await enrolment.enrol(
+            _pool(request), principal, body, settings.consent_validity_days,
+            settings.identity_key.get_secret_value() if settings.identity_key else None)
     except EnrolmentRefused as refusal:
         detail: dict[str, Any] = {"reason": refusal.reason, "message": str(refusal)}
         if isinstance(refusal, ConsentTextOutdated):

@@ -60,7 +60,7 @@ async def employee_for_update(conn: asyncpg.Connection, tenant: str, employee_id
 # --- ambassadors -------------------------------------------------------------------------------
 
 AMBASSADOR = ("ambassador_id, consent_text_version, consent_channel, consented_at, consent_expires_at, "
-              "network_audience, enrolled_at")
+              "network_audience, enrolled_at, holder")
 
 
 def _ambassador(record: asyncpg.Record | None) -> dict[str, Any] | None:
@@ -80,16 +80,17 @@ async def active_ambassador(conn: asyncpg.Connection, tenant: str, employee_id: 
 
 
 async def insert_ambassador(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID, employee_id: str,
-                            consent: dict[str, Any], networks: dict[str, int]) -> dict[str, Any] | None:
+                            consent: dict[str, Any], networks: dict[str, int],
+                            holder: str | None) -> dict[str, Any] | None:
     """The new ambassador, or None when the employee is enrolled already."""
     return _ambassador(await conn.fetchrow(
         f"""INSERT INTO ambassadors (tenant, ambassador_id, employee_id, consent_text_version, consent_channel,
-                consented_at, consent_expires_at, network_audience, enrolled_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $6)
+                consented_at, consent_expires_at, network_audience, enrolled_at, holder)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $6, $9)
             ON CONFLICT (tenant, employee_id) WHERE withdrawn_at IS NULL DO NOTHING
             RETURNING {AMBASSADOR}""",
         tenant, ambassador_id, employee_id, consent["text_version"], consent["channel"], consent["at"],
-        consent["expires_at"], json.dumps(networks)))
+        consent["expires_at"], json.dumps(networks), holder))
 
 
 async def renew_consent(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID,
@@ -192,6 +193,14 @@ async def put_preferences(conn: asyncpg.Connection, tenant: str, employee_id: st
             RETURNING {PREFERENCES}""",
         tenant, employee_id, p["channels"], p["languages"], [t.lower() for t in p["topics"]], p["max_per_day"],
         p["quiet_start"], p["quiet_end"], p["time_zone"], p["named_in_leaderboards"])
+
+
+async def display_name(conn: asyncpg.Connection, tenant: str, employee_id: str) -> str | None:
+    """Given and family name as HR or SCIM gave them; None when unknown or erased."""
+    name = await conn.fetchval(
+        """SELECT nullif(btrim(concat_ws(' ', given_name, family_name)), '') FROM employees
+            WHERE tenant = $1 AND employee_id = $2""", tenant, employee_id)
+    return str(name) if name else None
 
 
 async def named_in_leaderboards(conn: asyncpg.Connection, tenant: str, employee_id: str) -> bool:

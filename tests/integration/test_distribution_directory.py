@@ -19,7 +19,8 @@ from shared.envelope import new_event
 from shared.events import Audience, ContentPublished, EmployeeDeparted, EmployeeUpserted
 from shared.topics import AMBASSADORS, CONTENT_LIFECYCLE, HR_EMPLOYEES, NOTIFICATIONS
 from tests.integration.test_distribution_slice import binary, processed
-from tests.support import eventually, header, new_tenant, produce, read_topic, running, settings_for, token
+from shared.auth import holder_digest
+from tests.support import IDENTITY_KEY, eventually, header, new_tenant, produce, read_topic, running, settings_for, token
 
 pytestmark = pytest.mark.integration
 
@@ -447,6 +448,13 @@ async def test_being_named_in_leaderboards_is_an_opt_in_carried_on_every_profile
     assert [(json.loads(r.value)["ambassador_id"], json.loads(r.value)["named_in_leaderboards"],
              json.loads(r.value)["groups"]) for r in updates] == [
         (ids["e-proud"], True, []), (ids["e-proud"], True, ["cyber"]), (ids["e-proud"], False, ["cyber"])]
+    # The name travels only while the person chooses to be named; never the e-mail or the HR id.
+    assert [json.loads(r.value).get("display_name") for r in enrolled + updates] == [
+        None, None, "Grace Hopper", "Grace Hopper", None]
+    assert all(b"@example.com" not in r.value and b"e-proud" not in r.value for r in enrolled + updates)
+    # The holder digest lets tracking and reporting recognise the person's own calls.
+    holders = {json.loads(r.value)["ambassador_id"]: json.loads(r.value)["holder"] for r in enrolled + updates}
+    assert holders == {ids[e]: holder_digest(IDENTITY_KEY, tenant, e) for e in ("e-shy", "e-proud")}
 
 
 # --- departures and privacy ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """What the use cases share about ambassadors: their ``ambassadors.v1`` events (pseudonymous
-ids and org units only) and the withdrawal, which also cancels what is pending for them."""
+ids, org units, the holder digest, and a name only for whoever chose to be named) and the
+withdrawal, which also cancels what is pending for them."""
 
 from __future__ import annotations
 
@@ -26,12 +27,14 @@ async def emit_profile(conn: asyncpg.Connection, tenant: str, event_type: str, a
         return placement[name] if isinstance(placement, (dict, asyncpg.Record)) else getattr(placement, name)
 
     ambassador_id = str(ambassador["ambassador_id"])
+    named = await repository.named_in_leaderboards(conn, tenant, employee_id)
     data = PROFILE_EVENTS[event_type](
         ambassador_id=ambassador_id, subsidiary=get("subsidiary"), department=get("department"), site=get("site"),
         country=get("country"), language=get("language"), groups=await repository.groups_of(conn, tenant, employee_id),
         network_audience=ambassador["networks"],
-        named_in_leaderboards=await repository.named_in_leaderboards(conn, tenant, employee_id),
-        effective_at=effective_at)
+        named_in_leaderboards=named,
+        display_name=await repository.display_name(conn, tenant, employee_id) if named else None,
+        holder=ambassador.get("holder"), effective_at=effective_at)
     await outbox.enqueue(conn, topics.AMBASSADORS, new_event(
         event_type, source=SOURCE, subject=ambassador_id, tenant=tenant, data=data))
 

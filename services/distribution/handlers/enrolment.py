@@ -14,11 +14,11 @@ from services.distribution import domain, repository
 from services.distribution.domain import NotEnrolled
 from services.distribution.handlers import ambassadors
 from services.distribution.models import EnrolmentRequest, Preferences
-from shared.auth import Principal
+from shared.auth import Principal, holder_digest
 
 
 async def enrol(pool: asyncpg.Pool, principal: Principal, request: EnrolmentRequest,
-                validity_days: float) -> tuple[dict[str, Any], bool]:
+                validity_days: float, identity_key: str | None) -> tuple[dict[str, Any], bool]:
     """Enrol the caller, or renew his consent; return the enrolment and whether it is new."""
     tenant, employee_id = principal.tenant, principal.subject
     async with pool.acquire() as conn, conn.transaction():
@@ -42,7 +42,9 @@ async def enrol(pool: asyncpg.Pool, principal: Principal, request: EnrolmentRequ
                                             "renewed", consent)
             return renewed, False
         networks = {str(network): size for network, size in request.networks.items()}
-        ambassador = await repository.insert_ambassador(conn, tenant, uuid.uuid4(), employee_id, consent, networks)
+        holder = holder_digest(identity_key, tenant, employee_id) if identity_key else None
+        ambassador = await repository.insert_ambassador(conn, tenant, uuid.uuid4(), employee_id, consent, networks,
+                                                        holder)
         assert ambassador is not None  # the employee row lock keeps a concurrent enrolment out
         await repository.record_consent(conn, tenant, uuid.uuid4(), employee_id, ambassador["ambassador_id"],
                                         "given", consent)
