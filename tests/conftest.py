@@ -91,3 +91,25 @@ def kafka_bootstrap(infrastructure: tuple[str, str]) -> str:
 @pytest.fixture(scope="session")
 def database_url(infrastructure: tuple[str, str]) -> str:
     return infrastructure[1]
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """A skipped test is a promise not checked here (no promtool, no Chromium, …): say which, loudly."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if isinstance(r, pytest.TestReport)]
+    if skipped:
+        terminalreporter.section(f"NOT CHECKED on this machine: {len(skipped)} skipped", yellow=True, bold=True)
+        for report in skipped:
+            terminalreporter.line(f"{report.nodeid}: {_skip_reason(report)}")
+        if os.environ.get("CI"):
+            terminalreporter.line("CI installs every tool the suite needs: a skip there is a failure.", red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if os.environ.get("CI") and reporter is not None and reporter.stats.get("skipped") and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
