@@ -76,7 +76,10 @@ CLOUDEVENTS_HEADERS = {
     "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "ce_tenantid"],
     "properties": {
         "ce_specversion": {"const": "1.0"},
-        "ce_id": {"type": "string", "description": "Unique per source: the deduplication key"},
+        "ce_id": {"type": "string", "description": (
+            "Unique per source: the deduplication key. Delivery is at-least-once: after a producer's "
+            "crash the events of its last relay round (at most PORTEVOIX_OUTBOX_BATCH_SIZE) may arrive "
+            "again with the same ce_id, so a consumer deduplicates by it")},
         "ce_source": {"type": "string"},
         "ce_type": {"type": "string", "description": "The event type: selects the payload schema"},
         "ce_time": {"type": "string", "format": "date-time"},

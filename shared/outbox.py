@@ -6,15 +6,16 @@ Kafka's acknowledgement, then deletes them. A crash between the commit and the p
 only delays it; a crash between the publication and the delete publishes again, which the
 consumers' inbox absorbs (same CloudEvents id).
 
-The relay publishes in rounds, a few per transaction, overlapped: a round is built while Kafka
-acknowledges the previous one and handed to Kafka only once that one is entirely acknowledged
-(:meth:`OutboxRelay.relay_once` says why order and the outbox's guarantees hold).
+The relay publishes in rounds: a round is built while Kafka acknowledges the previous one,
+and handed to Kafka only once that one is entirely acknowledged and its rows deleted (each
+delete commits at once). A relay killed at any moment has therefore left at most one round
+published but not deleted: after a crash, a consumer may see the events of that one round a
+second time, with the same CloudEvents id (at-least-once, bounded to ``batch_size`` events).
 
-The relay polls with ``FOR UPDATE SKIP LOCKED``; ``LISTEN/NOTIFY`` only wakes it early. One
-relay per schema works at a time (a transaction-scoped advisory lock), which keeps each key's
-events in order when several replicas run. A relay that lost the database between Kafka's
-acknowledgement and its delete remembers the ids and deletes them first when it is back, so only
-a relay that dies at that very moment publishes twice.
+``LISTEN/NOTIFY`` only wakes the relay early; it polls too. One relay per schema works at a time
+(a session advisory lock held while it relays), which keeps each key's events in order when
+several replicas run. A relay that lost the database between Kafka's acknowledgement and its
+delete remembers the ids and deletes them first when it is back.
 """
 
 from __future__ import annotations
@@ -80,12 +81,12 @@ async def enqueue_encoded(conn: asyncpg.Connection, topic: Topic, rows: Sequence
 
 class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, broker: KafkaBroker, schema: str, *, batch_size: int = 1000,
-                 poll_interval: float = 1.0, rounds_per_transaction: int = 10) -> None:
+                 poll_interval: float = 1.0, max_rounds: int = 10) -> None:
         self.pool = pool
         self.broker = broker
         self.schema = schema
         self.batch_size = batch_size
-        self.rounds_per_transaction = rounds_per_transaction
+        self.max_rounds = max_rounds
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -145,22 +146,21 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 30.0)
 
     async def relay_once(self) -> int:
-        """Publish what is pending, in rounds of ``batch_size`` events within one transaction
-        (at most ``rounds_per_transaction``); return how many were published.
+        """Publish what is pending, in at most ``max_rounds`` rounds of ``batch_size``
+        events; return how many were published.
 
-        The rounds overlap: while Kafka acknowledges round N, the relay deletes round N-1's rows,
-        fetches round N+1's and builds its batches; round N+1 is handed to the producer only once
-        every record of round N is acknowledged. Hence:
+        The rounds overlap: while Kafka acknowledges round N, the relay fetches round N+1's rows
+        and builds its batches; once every record of round N is acknowledged, its rows are
+        deleted (committed), then round N+1 is handed to the producer. Hence:
 
         - order per key (and per partition) is the outbox's: no record of a later round reaches
           Kafka before every record of the earlier rounds is there (the producer itself keeps
           the order within a round: one request per broker in flight, batches queued in order);
-        - when a round fails, nothing after it is queued (its batches were only built) and the
-          transaction rolls back: the failed round and all after it stay in the outbox and are
-          published again, in order, by the next attempt. The rounds acknowledged before it are
-          remembered and deleted first (:attr:`_published_not_deleted`), not sent again;
-        - the advisory lock and the row locks are those of the one transaction, as before: one
-          relay per schema, a crash only republishes (the deletes commit with the transaction).
+        - when a round fails, nothing after it is queued (its batches were only built): the
+          failed round and all after it stay in the outbox and are published again, in order,
+          by the next attempt; the rounds before it are already deleted;
+        - a crash at any point leaves at most one round in Kafka and in the outbox (the one in
+          flight, or the one acknowledged whose delete had not committed): republished once.
         """
         if self._published_not_deleted:
             # Kafka acknowledged these, then the database failed before their delete committed
@@ -169,41 +169,50 @@ class OutboxRelay:
                 await _delete(conn, self._published_not_deleted)
             self._published_not_deleted = []
         counts: Counter[str] = Counter()
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"outbox:{self.schema}"):
+        lock = f"outbox:{self.schema}"
+        async with self.pool.acquire() as conn:
+            # Session-level, so that each round's delete can commit on its own; it conflicts with
+            # the transaction-level lock of earlier relay versions (one lock space), so a rolling
+            # update never runs two relays on one schema either.
+            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", lock):
                 return 0  # another replica's relay is at work
-            await self._rounds(conn, counts)
-        self._published_not_deleted = []  # committed: their deletes with it
+            try:
+                await self._rounds(conn, counts)
+            finally:
+                with contextlib.suppress(Exception):  # a broken connection has lost the lock already
+                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock)
         for topic, count in counts.items():
             metrics.OUTBOX_PUBLISHED.labels(topic).inc(count)
         return sum(counts.values())
 
     async def _rounds(self, conn: asyncpg.Connection, counts: Counter[str]) -> None:
-        """The overlapped rounds of :meth:`relay_once` (see there), on its transaction. Each
-        round acknowledged by Kafka joins :attr:`_published_not_deleted` until the commit."""
+        """The overlapped rounds of :meth:`relay_once` (see there). A round acknowledged by Kafka
+        stays in :attr:`_published_not_deleted` until its delete has committed."""
         producer = aiokafka_producer(self.broker)
         rows = await self._fetch(conn, after=0)
         flying: list[int] = []  # the ids of the round Kafka is acknowledging
         futures: list[asyncio.Future[Any]] = []
-        for round_ in range(self.rounds_per_transaction):
+        for round_ in range(self.max_rounds):
             if not rows:
                 break
             batches = await self._batches(producer, rows)  # built while the previous round flies
-            await acknowledged(futures)  # the previous round: raises if any of it failed
-            self._published_not_deleted += flying
+            await self._acknowledged_then_deleted(conn, futures, flying)
             futures = [f for topic, built in batches for f in await queue_batches(producer, topic, built)]
-            await _delete(conn, flying)  # the previous round, while this one flies
             flying = [row["id"] for row in rows]
             counts.update(row["topic"] for row in rows)
-            rows = [] if round_ == self.rounds_per_transaction - 1 else await self._fetch(conn, after=flying[-1])
-        await acknowledged(futures)
-        self._published_not_deleted += flying
-        await _delete(conn, flying)
+            rows = [] if round_ == self.max_rounds - 1 else await self._fetch(conn, after=flying[-1])
+        await self._acknowledged_then_deleted(conn, futures, flying)
+
+    async def _acknowledged_then_deleted(self, conn: asyncpg.Connection, futures: list[asyncio.Future[Any]],
+                                         ids: list[int]) -> None:
+        await acknowledged(futures)  # raises if any of the round failed: its rows stay
+        self._published_not_deleted = ids
+        await _delete(conn, ids)
+        self._published_not_deleted = []
 
     async def _fetch(self, conn: asyncpg.Connection, after: int) -> list[asyncpg.Record]:
-        return await conn.fetch(
-            "SELECT id, topic, key, value, headers FROM outbox WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
-            after, self.batch_size)
+        return await conn.fetch("SELECT id, topic, key, value, headers FROM outbox WHERE id > $1 ORDER BY id LIMIT $2",
+                                after, self.batch_size)
 
     async def _batches(self, producer: Any, rows: list[asyncpg.Record]) -> list[tuple[str, KeyedBatches]]:
         """The rows as Kafka batches, per topic and in their order (hence per key), not queued yet."""

@@ -143,13 +143,15 @@ async def not_found_page(request: Request, error: Exception) -> Response:
                 "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` with one of the source's secrets), 5-minute "
                 "tolerance. Body: `{\"events\": [{\"type\": \"reaction|comment|reshare|impression|click\", "
                 "\"content_id\", \"network\", \"count\", \"ambassador_id\"?, \"link_code\"?, \"occurred_at\"}]}`. "
-                "202 once Kafka acknowledged the accepted events; the answer lists the rejected ones. A "
-                "webhook-id already accepted gets its first answer again, `duplicate: true`, counting nothing.",
+                "202 once the accepted events are stored (with the webhook-id, in one transaction; published to "
+                "Kafka right after); the answer lists the rejected ones. A webhook-id already accepted, even "
+                "by a call whose answer was lost in a crash, gets its first answer again, `duplicate: true`, "
+                "counting nothing.",
     responses={400: {"description": "Not a batch (not JSON, no events list)"},
                401: {"description": "Signature missing, not matching, or timestamp outside the tolerance"},
                413: {"description": "Body or event count over the limit"},
                422: {"description": "Every event rejected: nothing recorded", "model": WebhookAnswer},
-               503: {"description": "Kafka unavailable: nothing recorded, retry after Retry-After"}})
+               503: {"description": "Storage unavailable: nothing recorded, retry after Retry-After"}})
 async def receive(source: str, request: Request) -> WebhookAnswer | JSONResponse:
     settings = request.app.state.service.settings
     body = await request.body()  # its size is bounded by the HTTP guard (http_max_body_bytes / http_body_limits)
@@ -157,10 +159,8 @@ async def receive(source: str, request: Request) -> WebhookAnswer | JSONResponse
                                 timestamp=request.headers.get("webhook-timestamp"),
                                 signatures=request.headers.get("webhook-signature"), body=body)
     try:
-        return await handlers.receive_webhook(_pool(request), request.app.state.service.broker, call,
-                                              known=request.app.state.known_contents,
-                                              max_events=settings.webhook_max_events,
-                                              kafka_timeout=settings.kafka_send_timeout_seconds)
+        return await handlers.receive_webhook(_pool(request), call, known=request.app.state.known_contents,
+                                              max_events=settings.webhook_max_events)
     except SignatureRejected as error:
         metrics.WEBHOOK_SIGNATURE_FAILURES.labels("engagements").inc()
         raise _refusal(401, "signature", str(error)) from None

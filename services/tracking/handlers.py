@@ -33,7 +33,6 @@ from shared import outbox, topics
 from shared.auth import Principal
 from shared.envelope import CloudEvent, KafkaRecord, binary_headers, binary_record, new_event, record_key
 from shared.events import EngagementKind, EngagementRecorded, NotificationSent
-from shared.kafka import publish_records
 from shared.logs import current_traceparent
 
 log = logging.getLogger(__name__)
@@ -164,10 +163,11 @@ class WebhookCall:
     body: bytes
 
 
-async def receive_webhook(pool: asyncpg.Pool, broker: KafkaBroker, call: WebhookCall, *, known: KnownContents,
-                          max_events: int, kafka_timeout: float) -> WebhookAnswer:
+async def receive_webhook(pool: asyncpg.Pool, call: WebhookCall, *, known: KnownContents,
+                          max_events: int) -> WebhookAnswer:
     """Verify the signature, validate each event, and record the valid ones once per webhook-id:
-    the answer is given only after Kafka acknowledged them (else KafkaUnavailable: 503)."""
+    the delivery and its engagements commit together (the outbox publishes them), so a 2xx means
+    durable and a retry of the same webhook-id, even after a crash, gets the first answer again."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn:
         tenant, secrets = (await repository.active_secrets(conn, call.source) if domain.valid_source(call.source)
@@ -185,8 +185,8 @@ async def receive_webhook(pool: asyncpg.Pool, broker: KafkaBroker, call: Webhook
             if not await repository.claim_delivery(conn, call.source, call.webhook_id, answer.model_dump()):
                 stored = await repository.delivery_answer(conn, call.source, call.webhook_id)
                 return WebhookAnswer.model_validate({**stored, "duplicate": True})
-            # Keyed by content (the default key: tenant/subject), pipelined, acks=all.
-            await publish_records(broker, topics.ENGAGEMENTS, engagements, timeout=kafka_timeout)
+            # Keyed by content (the default key: tenant/subject).
+            await outbox.enqueue_records(conn, topics.ENGAGEMENTS, engagements)
     return answer
 
 

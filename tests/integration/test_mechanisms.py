@@ -279,13 +279,13 @@ async def test_a_relay_that_loses_the_database_after_publishing_does_not_publish
 
 async def relay_of(service: Service, database_url: str, events: list) -> tuple[asyncpg.Pool, OutboxRelay]:
     """``events`` in the outbox (one transaction) and a relay of 3 events a round, 10 rounds a
-    transaction: the rounds overlap (one is built while the previous one is acknowledged)."""
+    call: the rounds overlap (one is built while the previous one is acknowledged)."""
     pool = await db.create_pool(database_url, service.schema)
     await db.migrate(pool, service.schema, MIGRATIONS)
     async with pool.acquire() as conn, conn.transaction():
         await outbox.enqueue(conn, TOPIC, events)
     await service.broker.connect()
-    return pool, OutboxRelay(pool, service.broker, service.schema, batch_size=3, rounds_per_transaction=10)
+    return pool, OutboxRelay(pool, service.broker, service.schema, batch_size=3, max_rounds=10)
 
 
 async def published_ids(kafka_bootstrap: str, service: Service, pool: asyncpg.Pool, tenant: str, n: int) -> list[str]:
@@ -310,8 +310,8 @@ async def test_overlapped_relay_rounds_keep_the_order_of_one_key(kafka_bootstrap
 async def test_a_failed_relay_round_queues_nothing_after_it_and_is_published_again_in_order(
         kafka_bootstrap, database_url, monkeypatch):
     """Round 2 of 5 is not acknowledged: round 3 (already built) is never handed to Kafka, round
-    1 (acknowledged) is deleted without being sent again, and the next attempt publishes rounds
-    2 to 5 in order: each event reaches Kafka once, in the outbox's order."""
+    1 (acknowledged) was deleted at once and is not sent again, and the next attempt publishes
+    rounds 2 to 5 in order: each event reaches Kafka once, in the outbox's order."""
     service = mechanism_service(kafka_bootstrap, database_url)
     tenant = new_tenant()
     events = [submitted(tenant, "same-entity", title=f"v{n}") for n in range(14)]
@@ -330,8 +330,8 @@ async def test_a_failed_relay_round_queues_nothing_after_it_and_is_published_aga
     with pytest.raises(ConnectionResetError):
         await relay.relay_once()
     assert len(calls) == 2  # round 3 was built, never queued
-    assert await pool.fetchval("SELECT count(*) FROM outbox") == 14  # the deletes rolled back
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 11  # round 1's delete committed on its ack
     monkeypatch.setattr(outbox, "queue_batches", real_queue)
-    assert await relay.relay_once() == 11  # round 1 deleted first, not sent again
+    assert await relay.relay_once() == 11  # rounds 2 to 5; round 1 not sent again
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     assert await published_ids(kafka_bootstrap, service, pool, tenant, len(events)) == [e.id for e in events]
