@@ -162,11 +162,12 @@ def plan_visits(posts: list[Post], rng: random.Random) -> list[Visit]:
 
 
 async def once_known(call: Callable[[], Awaitable[httpx.Response]], what: str) -> httpx.Response:
-    """``call``'s answer once tracking knows the link: a 404 (it has not read the notification
-    from distribution.notifications.v1 yet) records nothing, so the call is simply made again."""
+    """``call``'s answer once tracking knows the link and its ambassador: a 404 (it has not read
+    the notification from distribution.notifications.v1 yet) or a 409 (nor the ambassador from
+    ambassadors.v1) records nothing, so the call is simply made again."""
     async def answered() -> httpx.Response | None:
         response = await call()
-        return None if response.status_code == 404 else response
+        return None if response.status_code in (404, 409) else response
 
     return await poll(answered, what=f"tracking to learn the link of {what} (distribution.notifications.v1)",
                       timeout=LINK_TIMEOUT, interval=0.3)

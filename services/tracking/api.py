@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.tracking import handlers
+from services.tracking import domain, handlers
 from services.tracking.domain import SignatureRejected
 from services.tracking.models import NewWebhookSecret, ShareConfirmation, ShareRecorded, WebhookAnswer, WebhookSecret
 from shared import metrics
@@ -218,19 +218,45 @@ async def revoke_secret(source: str, secret_id: UUID, principal: Admin, request:
 
 # --- share confirmations -----------------------------------------------------------------------
 
+SHARE_REFUSALS = {
+    domain.ShareClaim.NOT_OWNER: (403, "this link was sent to another ambassador: only they may confirm it"),
+    domain.ShareClaim.NOT_ACTIVE: (403, "you are no longer an ambassador: shares are not counted"),
+    domain.ShareClaim.NOT_YET_KNOWN: (409, "your enrolment is still being processed: retry in a few seconds"),
+}
+
+
+def _share_refusal(claim: domain.ShareClaim) -> HTTPException:
+    status, message = SHARE_REFUSALS[claim]
+    refusal = _refusal(status, claim.value, message)
+    if status == 409:
+        refusal.headers = {"Retry-After": "2"}
+    return refusal
+
 @shares.post("", status_code=201, response_model=ShareRecorded,
              summary="I shared this content: counted once per (content, ambassador, network, post)",
+             description="Only the ambassador the link was sent to may confirm it, from his own session "
+                         "(tracked links are public in posts: the code proves nothing). Connectors report "
+                         "engagement through the signed webhooks instead.",
              responses={200: {"description": "Confirmed before: not counted again", "model": ShareRecorded},
+                        403: {"description": "The link was sent to another ambassador, or you withdrew"},
                         404: {"description": "Not a link code of this tenant"},
-                        422: {"description": "The post URL is not on that network"}})
+                        409: {"description": "Your enrolment is still being processed: retry after Retry-After"},
+                        422: {"description": "The post URL is not on that network"},
+                        503: {"description": "PORTEVOIX_IDENTITY_KEY is not configured: shares cannot be "
+                                             "attributed to their owner"}})
 async def confirm_share(body: ShareConfirmation, principal: Employee, request: Request,
                         response: Response) -> ShareRecorded:
+    key = request.app.state.service.settings.identity_key
+    if key is None:
+        raise _refusal(503, "not_configured", "PORTEVOIX_IDENTITY_KEY is not set: shares cannot be attributed")
     try:
-        recorded = await handlers.confirm_share(_pool(request), principal, body)
+        recorded = await handlers.confirm_share(_pool(request), principal, body, key.get_secret_value())
     except handlers.UnknownLink:
         raise _refusal(404, "unknown_link", "no such tracked link") from None
     except handlers.InvalidShare as error:
         raise _refusal(422, "invalid_post_url", str(error)) from None
+    except handlers.ShareRefused as error:
+        raise _share_refusal(error.claim) from None
     if not recorded.counted:
         response.status_code = 200
     return recorded

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
@@ -55,14 +56,16 @@ def unique_clicks(clients: list[tuple[str, bytes]], opened: set[tuple[str, bytes
     return unique
 
 
-def with_utm(destination: str, *, network: str, content_id: str, campaign: str | None, ambassador_id: str) -> str:
+def with_utm(destination: str, *, network: str, content_id: str, campaign: str | None, link_code: str) -> str:
     """The destination with our UTM parameters appended. Its own query is kept byte for byte,
-    except UTM parameters of the same names, which ours replace."""
+    except UTM parameters of the same names, which ours replace. ``utm_content`` is the link's
+    code: enough for a CRM to attribute a lead to the link (and through it to the ambassador, in
+    Portevoix only), never a stable id of the person for the destination's analytics tools."""
     ours = {
         "utm_source": network,
         "utm_medium": UTM_MEDIUM,
         "utm_campaign": campaign or content_id,
-        "utm_content": ambassador_id,
+        "utm_content": link_code,
     }
     parts = urlsplit(destination)
     kept = [p for p in parts.query.split("&") if p and unquote_plus(p.split("=", 1)[0]) not in ours]
@@ -147,6 +150,9 @@ NETWORK_HOSTS: dict[str, tuple[str, ...]] = {
     "facebook": ("facebook.com", "fb.com", "fb.watch"),
     "xing": ("xing.com",),
 }
+# One name per place: the same post reached through an old or short domain is the same post.
+CANONICAL_HOSTS = {"twitter.com": "x.com", "fb.com": "facebook.com"}
+X_STATUS = re.compile(r"^/(?:[^/]+|i/web)/status(?:es)?/(\d+)")
 # Query parameters that say how a post was reached, not which post it is.
 TRACKING_PARAMETERS = frozenset({"trk", "rcm", "s", "t", "ref", "fbclid", "igshid", "mibextid", "sc_lang"})
 
@@ -164,6 +170,9 @@ def post_key(network: str, post_url: str | None) -> str:
         raise ValueError(f"post_url is not a {network} address")
     for prefix in ("www.", "m.", "mobile."):
         host = host.removeprefix(prefix)
+    host = CANONICAL_HOSTS.get(host, host)
+    if status := X_STATUS.match(parts.path) if host == "x.com" else None:
+        return f"x.com/status/{status.group(1)}"  # the id names the post, whoever's handle is in the path
     kept = sorted(
         (name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True)
         if not name.lower().startswith("utm_") and name.lower() not in TRACKING_PARAMETERS)
@@ -186,7 +195,8 @@ def safe_location(url: str) -> bool:
 
 
 def reference_problem(*, content_id: str, network: str, ambassador_id: str | None, link_code: str | None,
-                      known_contents: set[str], link: dict[str, str] | None) -> str | None:
+                      known_contents: set[str], link: dict[str, str] | None,
+                      known_ambassadors: Collection[str] = ()) -> str | None:
     """Why a webhook event does not name the tenant's own content or link (None: it does)."""
     if link_code is not None:
         if link is None:
@@ -200,4 +210,23 @@ def reference_problem(*, content_id: str, network: str, ambassador_id: str | Non
         return None
     if content_id not in known_contents:
         return "content_id: unknown content"
+    if ambassador_id is not None and ambassador_id not in known_ambassadors:
+        return "ambassador_id: unknown ambassador"
     return None
+
+
+class ShareClaim(enum.Enum):
+    OWN = "own"
+    NOT_YET_KNOWN = "not_yet_known"  # the enrolment has not reached tracking yet: retry shortly
+    NOT_OWNER = "not_owner"
+    NOT_ACTIVE = "not_active"  # the ambassador withdrew
+
+
+def share_claim(ambassador: Mapping[str, object] | None, caller_holder: str) -> ShareClaim:
+    """May the caller (his holder digest) confirm a share of this link's ambassador? Tracked links
+    are public in posts, so the link code proves nothing: only its own ambassador may."""
+    if ambassador is None or ambassador["holder"] is None:
+        return ShareClaim.NOT_YET_KNOWN
+    if not hmac.compare_digest(str(ambassador["holder"]), caller_holder):
+        return ShareClaim.NOT_OWNER
+    return ShareClaim.OWN if ambassador["active"] else ShareClaim.NOT_ACTIVE

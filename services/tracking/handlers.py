@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,9 +30,15 @@ from services.tracking.models import (
     WebhookSecret,
 )
 from shared import outbox, topics
-from shared.auth import Principal
+from shared.auth import Principal, holder_digest
 from shared.envelope import CloudEvent, KafkaRecord, binary_headers, binary_record, new_event, record_key
-from shared.events import EngagementKind, EngagementRecorded, NotificationSent
+from shared.events import (
+    AmbassadorProfile,
+    AmbassadorWithdrawn,
+    EngagementKind,
+    EngagementRecorded,
+    NotificationSent,
+)
 from shared.logs import current_traceparent
 
 log = logging.getLogger(__name__)
@@ -47,6 +53,16 @@ class UnknownLink(Exception):
 
 async def on_notification_sent(conn: asyncpg.Connection, event: CloudEvent[NotificationSent]) -> None:
     await repository.save_links(conn, event.tenantid, event.data)
+
+
+async def on_ambassador_profile(conn: asyncpg.Connection, event: CloudEvent[AmbassadorProfile]) -> None:
+    data = event.data
+    await repository.save_ambassador(conn, event.tenantid, data.ambassador_id, data.holder, True, data.effective_at)
+
+
+async def on_ambassador_withdrawn(conn: asyncpg.Connection, event: CloudEvent[AmbassadorWithdrawn]) -> None:
+    data = event.data
+    await repository.save_ambassador(conn, event.tenantid, data.ambassador_id, None, False, data.effective_at)
 
 
 # --- the redirector ----------------------------------------------------------------------------
@@ -93,7 +109,7 @@ class Redirector:
         if row is None:
             return None
         location = domain.with_utm(row["destination_url"], network=row["network"], content_id=row["content_id"],
-                                   campaign=row["campaign"], ambassador_id=row["ambassador_id"])
+                                   campaign=row["campaign"], link_code=code)
         link = Link(code=code, tenant=row["tenant"], content_id=row["content_id"], ambassador_id=row["ambassador_id"],
                     network=row["network"], location=domain.location_header(location),
                     key=record_key(row["tenant"], row["content_id"]))
@@ -243,12 +259,14 @@ async def _resolve(conn: asyncpg.Connection, known: KnownContents, tenant: str, 
         content_ids -= asked - found
     codes = sorted({e.link_code for _, e in valid if e.link_code})
     links = await repository.tenant_links(conn, tenant, codes) if codes else {}
-    return engagement_records(tenant, source, webhook_id, valid, content_ids, links, datetime.now(UTC))
+    named = sorted({e.ambassador_id for _, e in valid if e.ambassador_id and not e.link_code})
+    ambassadors = await repository.known_ambassadors(conn, tenant, named) if named else set()
+    return engagement_records(tenant, source, webhook_id, valid, content_ids, links, datetime.now(UTC), ambassadors)
 
 
 def engagement_records(tenant: str, source: str, webhook_id: str, valid: list[tuple[int, WebhookEvent]],
                        contents: set[str], links: Mapping[str, Mapping[str, str]],
-                       now: datetime) -> tuple[list[KafkaRecord], list[Rejection]]:
+                       now: datetime, ambassadors: Collection[str] = ()) -> tuple[list[KafkaRecord], list[Rejection]]:
     """The records of the events whose content and link are the tenant's, and why the others
     are not. Built directly as records, the attributes they share computed once per batch (the
     same headers and value as ``envelope.binary_record``: tests check it, and that they parse
@@ -261,7 +279,8 @@ def engagement_records(tenant: str, source: str, webhook_id: str, valid: list[tu
         network = event.network.value
         reason = domain.reference_problem(
             content_id=event.content_id, network=network, ambassador_id=event.ambassador_id,
-            link_code=event.link_code, known_contents=contents, link=dict(link) if link else None)
+            link_code=event.link_code, known_contents=contents, link=dict(link) if link else None,
+            known_ambassadors=ambassadors)
         if reason:
             rejected.append(Rejection(index=index, reason=reason))
             continue
@@ -327,15 +346,29 @@ class InvalidShare(ValueError):
     pass
 
 
-async def confirm_share(pool: asyncpg.Pool, principal: Principal, share: ShareConfirmation) -> ShareRecorded:
+class ShareRefused(Exception):
+    """The caller may not confirm this share (403), or tracking does not know its ambassador yet (409)."""
+
+    def __init__(self, claim: domain.ShareClaim) -> None:
+        super().__init__(claim.value)
+        self.claim = claim
+
+
+async def confirm_share(pool: asyncpg.Pool, principal: Principal, share: ShareConfirmation,
+                        identity_key: str) -> ShareRecorded:
     """An ambassador says they posted a content. The link code they received names the content
-    and the (pseudonymous) ambassador; the token, the tenant. Counted once per (content,
-    ambassador, network, post), through the outbox like clicks."""
+    and the (pseudonymous) ambassador; only that ambassador may confirm it (the caller's holder
+    digest is the ambassador's). Counted once per (content, ambassador, network, post), through
+    the outbox like clicks."""
     post_url = str(share.post_url) if share.post_url else None
     async with pool.acquire() as conn, conn.transaction():
         link = await repository.link(conn, share.link_code)
         if link is None or link["tenant"] != principal.tenant:
             raise UnknownLink(share.link_code)
+        owner = await repository.ambassador(conn, principal.tenant, link["ambassador_id"])
+        claim = domain.share_claim(owner, holder_digest(identity_key, principal.tenant, principal.subject))
+        if claim is not domain.ShareClaim.OWN:
+            raise ShareRefused(claim)
         network = str(share.network or link["network"])
         try:
             key = domain.post_key(network, post_url)

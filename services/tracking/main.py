@@ -41,6 +41,9 @@ def create_app(settings: TrackingSettings | None = None, *, name: str = "trackin
         description="Tracked-link redirector, signed engagement webhooks and share confirmations.",
     )
     service.consume(topics.NOTIFICATIONS, {"notification.sent": handlers.on_notification_sent})
+    service.consume(topics.AMBASSADORS, {"ambassador.enrolled": handlers.on_ambassador_profile,
+                                         "ambassador.updated": handlers.on_ambassador_profile,
+                                         "ambassador.withdrawn": handlers.on_ambassador_withdrawn})
     app = service.http_app(api.router, api.webhooks, api.shares, api.admin)
     app.state.redirector = handlers.Redirector(lambda: service.pool, cache_size=settings.link_cache_size)
     app.state.known_contents = KnownContents(settings.link_cache_size)

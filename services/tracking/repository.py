@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -144,3 +144,28 @@ async def record_share(conn: asyncpg.Connection, tenant: str, link: asyncpg.Reco
            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING true""",
         tenant, link["content_id"], link["ambassador_id"], network, post_key, post_url, code)
     return bool(inserted)
+
+
+# --- ambassadors (from ambassadors.v1) ---------------------------------------------------------
+
+async def save_ambassador(conn: asyncpg.Connection, tenant: str, ambassador_id: str, holder: str | None,
+                          active: bool, effective_at: datetime) -> None:
+    """Learn an ambassador's holder and state; an older event than the one known changes nothing."""
+    await conn.execute(
+        """INSERT INTO ambassadors AS a (tenant, ambassador_id, holder, active, effective_at)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (tenant, ambassador_id) DO UPDATE
+           SET holder = coalesce(excluded.holder, a.holder), active = excluded.active,
+               effective_at = excluded.effective_at
+           WHERE excluded.effective_at >= a.effective_at""", tenant, ambassador_id, holder, active, effective_at)
+
+
+async def ambassador(conn: asyncpg.Connection, tenant: str, ambassador_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT holder, active FROM ambassadors WHERE tenant = $1 AND ambassador_id = $2",
+                               tenant, ambassador_id)
+
+
+async def known_ambassadors(conn: asyncpg.Connection, tenant: str, ambassador_ids: list[str]) -> set[str]:
+    rows = await conn.fetch("SELECT ambassador_id FROM ambassadors WHERE tenant = $1 AND ambassador_id = ANY($2)",
+                            tenant, ambassador_ids)
+    return {row["ambassador_id"] for row in rows}

@@ -15,10 +15,11 @@ import httpx
 import pytest
 
 from services.tracking.main import TrackingSettings, create_app
-from shared.envelope import new_event, record_key, to_binary
-from shared.events import NotificationSent, TrackedLink
-from shared.topics import ENGAGEMENTS, NOTIFICATIONS
-from tests.support import eventually, header, new_tenant, produce, read_topic, running, settings_for
+from shared.auth import holder_digest
+from shared.envelope import CloudEvent, new_event, record_key, to_binary
+from shared.events import AmbassadorEnrolled, NotificationSent, TrackedLink
+from shared.topics import AMBASSADORS, ENGAGEMENTS, NOTIFICATIONS
+from tests.support import IDENTITY_KEY, eventually, header, new_tenant, produce, read_topic, running, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -33,10 +34,26 @@ async def client(kafka_bootstrap: str, database_url: str) -> AsyncIterator[httpx
         yield client
 
 
+def record_of(event: CloudEvent) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:  # type: ignore[type-arg]
+    record = to_binary(event)
+    return record.key, record.value, [(k, v.encode()) for k, v in record.headers.items()]
+
+
+async def enrol(kafka_bootstrap: str, tenant: str, ambassador_id: str, subject: str = "user-1") -> None:
+    """Produce an ambassador.enrolled as distribution would: the ambassador held by ``subject``."""
+    event = new_event("ambassador.enrolled", source="portevoix/distribution", subject=ambassador_id, tenant=tenant,
+                      data=AmbassadorEnrolled(ambassador_id=ambassador_id, subsidiary="FR01", country="FR",
+                                              language="fr", holder=holder_digest(IDENTITY_KEY, tenant, subject),
+                                              effective_at=datetime.now(UTC)))
+    await produce(kafka_bootstrap, AMBASSADORS.name, [record_of(event)])
+
+
 async def notify(kafka_bootstrap: str, tenant: str, destination: str,
-                 campaign: str | None) -> tuple[str, str, str, str]:
-    """Produce a notification.sent as distribution would; return (content, ambassador, linkedin code, x code)."""
+                 campaign: str | None, holder_subject: str = "user-1") -> tuple[str, str, str, str]:
+    """Produce an ambassador.enrolled (held by ``holder_subject``) and a notification.sent as
+    distribution would; return (content, ambassador, linkedin code, x code)."""
     content_id, ambassador_id = str(uuid.uuid4()), str(uuid.uuid4())
+    await enrol(kafka_bootstrap, tenant, ambassador_id, holder_subject)
     codes = [secrets.token_urlsafe(12), secrets.token_urlsafe(12)]
     notification_id = str(uuid.uuid4())
     event = new_event("notification.sent", source="portevoix/distribution", subject=notification_id, tenant=tenant,
@@ -45,9 +62,7 @@ async def notify(kafka_bootstrap: str, tenant: str, destination: str,
                           subsidiary="FR01", campaign=campaign, channel="in_app", at=datetime.now(UTC),
                           links=[TrackedLink(code=codes[0], network="linkedin", destination_url=destination),
                                  TrackedLink(code=codes[1], network="x", destination_url=destination)]))
-    record = to_binary(event)
-    await produce(kafka_bootstrap, NOTIFICATIONS.name,
-                  [(record.key, record.value, [(k, v.encode()) for k, v in record.headers.items()])])
+    await produce(kafka_bootstrap, NOTIFICATIONS.name, [record_of(event)])
     return content_id, ambassador_id, codes[0], codes[1]
 
 
@@ -74,7 +89,8 @@ async def test_a_click_redirects_with_utm_and_is_recorded(client: httpx.AsyncCli
     assert location.query.startswith("team=lyon&ref=a%20b&")
     assert dict(parse_qsl(location.query)) == {
         "team": "lyon", "ref": "a b", "utm_source": "linkedin", "utm_medium": "employee-advocacy",
-        "utm_campaign": content_id, "utm_content": ambassador_id}
+        "utm_campaign": content_id, "utm_content": linkedin}  # the link's code, never the person's id
+    assert ambassador_id not in response.headers["location"]
 
     [engagement] = await read_topic(kafka_bootstrap, ENGAGEMENTS.name,
                                     lambda r: header(r, "ce_tenantid") == tenant, settle=1.0)

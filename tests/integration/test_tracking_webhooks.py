@@ -33,11 +33,13 @@ async def client(kafka_bootstrap: str, database_url: str) -> AsyncIterator[httpx
 
 
 async def learnt(database_url: str, code: str) -> None:
-    """Wait until tracking has learnt a link from distribution's notification."""
+    """Wait until tracking has learnt a link from distribution's notification, and its ambassador."""
     async def known() -> bool:
         conn = await asyncpg.connect(database_url)
         try:
-            return bool(await conn.fetchval("SELECT 1 FROM tracking.links WHERE code = $1", code))
+            return bool(await conn.fetchval(
+                """SELECT 1 FROM tracking.links l JOIN tracking.ambassadors a
+                   ON a.tenant = l.tenant AND a.ambassador_id = l.ambassador_id WHERE l.code = $1""", code))
         finally:
             await conn.close()
     await eventually(known, timeout=60)
@@ -100,6 +102,7 @@ async def test_a_signed_batch_records_the_valid_events_and_lists_the_rejected(
         "not an object",                                                # 8
         event(content_id, "reshare", network="x", link_code=linkedin),  # 9: the link is on LinkedIn
         event(content_id, "reshare", ambassador_id=ambassador_id),
+        event(content_id, "reshare", ambassador_id="made-up-ambassador"),  # 11: nobody enrolled by that id
     )
     response = await client.post(f"/v1/webhooks/{source}", content=body, headers=signed(secret, body))
 
@@ -107,9 +110,10 @@ async def test_a_signed_batch_records_the_valid_events_and_lists_the_rejected(
     answer = response.json()
     assert answer["accepted"] == 4 and answer["duplicate"] is False
     reasons = {r["index"]: r["reason"] for r in answer["rejected"]}
-    assert sorted(reasons) == [3, 4, 5, 6, 7, 8, 9]
+    assert sorted(reasons) == [3, 4, 5, 6, 7, 8, 9, 11]
     assert "type" in reasons[3] and "count" in reasons[4] and "unknown content" in reasons[5]
     assert "unknown tracked link" in reasons[6] and "time zone" in reasons[7] and "network" in reasons[9]
+    assert "unknown ambassador" in reasons[11]
 
     records = await engagements_of(kafka_bootstrap, tenant, expect=4)
     assert {r.key for r in records} == {record_key(tenant, content_id)}  # keyed by content: kept in order

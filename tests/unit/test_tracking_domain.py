@@ -61,7 +61,7 @@ def test_client_fingerprint_is_stable_and_specific() -> None:
 
 def utm(destination: str, campaign: str | None = None) -> str:
     return domain.with_utm(destination, network="linkedin", content_id="c-42", campaign=campaign,
-                           ambassador_id="amb-7")
+                           link_code="Zk3pQ8xw")
 
 
 def test_utm_parameters_are_appended() -> None:
@@ -69,7 +69,7 @@ def test_utm_parameters_are_appended() -> None:
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "www.example.com", "/news/launch")
     assert dict(parse_qsl(parts.query)) == {"utm_source": "linkedin", "utm_medium": "employee-advocacy",
-                                            "utm_campaign": "c-42", "utm_content": "amb-7"}
+                                            "utm_campaign": "c-42", "utm_content": "Zk3pQ8xw"}
 
 
 def test_campaign_wins_over_content_id() -> None:
