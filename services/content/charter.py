@@ -1,8 +1,10 @@
 """The brand charter and the authenticity checks, pure: no I/O.
 
 Matching is case- and accent-insensitive: texts are folded character by character (``é`` → ``e``,
-``ß`` → ``ss``) while remembering where each folded character came from, so a violation points
-at the right position in the text the author wrote.
+``ß`` → ``ss``, invisible format characters such as soft hyphens and zero-width spaces dropped)
+while remembering where each folded character came from, so a violation points at the right
+position in the text the author wrote. The words of a phrase match across any run of whitespace
+and punctuation ("a concurrent corp" is found in "a concurrent\ncorp", "a  concurrent-corp").
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from shared.events import CountryCode, Network
 Term = Annotated[str, Field(min_length=1, max_length=200)]
 URL_IN_TEXT = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
 NEAR_DUPLICATE_RATIO = 0.8
+WORD = re.compile(r"[^\W_]+")  # letters and digits
+SEPARATORS = r"[\W_]+"  # any run of whitespace and punctuation between a phrase's words
 
 
 class Charter(BaseModel):
@@ -87,19 +91,23 @@ def fold(text: str) -> tuple[str, list[int]]:
     folded: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
-        plain = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)).casefold()
+        plain = "" if unicodedata.category(char) == "Cf" else "".join(
+            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)).casefold()
         folded.append(plain)
         origin += [index] * len(plain)
     return "".join(folded), origin
 
 
 def occurrences(text: str, phrase: str) -> Iterator[tuple[int, int]]:
-    """(start, end) in ``text`` of each whole-word occurrence of ``phrase``, folded."""
+    """(start, end) in ``text`` of each whole-word occurrence of ``phrase``, folded, its words
+    separated by any run of whitespace and punctuation."""
     folded_text, origin = fold(text)
     folded_phrase = fold(phrase)[0].strip()
     if not folded_phrase:
         return
-    pattern = re.compile(rf"(?<!\w){re.escape(folded_phrase)}(?!\w)")
+    words = WORD.findall(folded_phrase)
+    body = SEPARATORS.join(map(re.escape, words)) if words else re.escape(folded_phrase)
+    pattern = re.compile(rf"(?<!\w){body}(?!\w)")
     for match in pattern.finditer(folded_text):
         start, end = origin[match.start()], origin[match.end() - 1] + 1
         yield start, end

@@ -71,6 +71,15 @@ def test_forbidden_terms_match_whatever_the_case_and_accents_at_the_authors_posi
     assert charters.check(_item("Concurrentsanté n'est pas un mot"), charter) == []  # whole words only
 
 
+@pytest.mark.parametrize("written", [
+    "a concurrent\nsanté", "a concurrent  sante", "a concurrent-santé", "a Concurrent\t–\tSanté",
+    "a concurrent_santé", "a concurrent. Santé", "a con\u00adcurrent sante", "a concurrent\u200b sante"])
+def test_a_forbidden_phrase_is_caught_across_any_run_of_whitespace_and_punctuation(written: str) -> None:
+    [violation] = charters.check(_item(written), Charter(forbidden_terms=["Concurrent Santé"]))
+    assert (violation.position, violation.rule) == (2, "forbidden_terms")
+    assert written[violation.position:violation.position + violation.length].endswith(("santé", "sante", "Santé"))
+
+
 def test_required_spelling_flags_any_other_case_or_accents():
     charter = Charter(required_spellings=["Ramsay Santé"])
     found = charters.check(_item("Chez Ramsay Sante et ramsay santé, mais Ramsay Santé est juste"), charter)
