@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.logs import note_tenant
@@ -111,7 +111,9 @@ async def current_principal(
 
 def require(*roles: str) -> Callable[..., object]:
     """A FastAPI dependency: the caller must hold one of ``roles``."""
-    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    # Security scopes: the OpenAPI document lists the roles in the operation's bearer requirement
+    # (OpenAPI 3.1: role names for non-OAuth schemes), read from here, so it cannot drift.
+    async def dependency(principal: Principal = Security(current_principal, scopes=list(roles))) -> Principal:
         if not principal.has(*roles):
             raise HTTPException(403, f"requires one of the roles: {', '.join(roles)}")
         return principal

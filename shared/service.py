@@ -179,7 +179,29 @@ class Service:
         async def kafka_unavailable(_: Any, error: KafkaUnavailable) -> JSONResponse:
             return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
 
+        document_roles(app)
         return app
+
+
+def document_roles(app: FastAPI) -> None:
+    """Each operation of the OpenAPI document says in words which roles it requires (and in
+    ``x-portevoix-roles``), from its bearer requirement's scopes (``shared.auth.require``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:  # FastAPI's generate() fills it in, once
+            for operation in (op for ops in generate().get("paths", {}).values() for op in ops.values()):
+                bearer = [req["HTTPBearer"] for req in operation.get("security", []) if "HTTPBearer" in req]
+                if not bearer:
+                    continue
+                roles = sorted({role for scopes in bearer for role in scopes})
+                sentence = (f"Requires a bearer token with one of the roles: {', '.join(roles)}." if roles
+                            else "Requires a bearer token (any role).")
+                operation["x-portevoix-roles"] = roles
+                operation["description"] = f"{operation.get('description', '')}\n\n{sentence}".strip()
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class HttpMetrics:

@@ -78,6 +78,7 @@ class Operation:
     query_params: list[str]
     secured: bool
     has_body: bool
+    roles: list[str] | None = None  # x-portevoix-roles: the roles the document says it requires
 
     def __str__(self) -> str:
         return f"{self.service} {self.method} {self.path}"
@@ -108,7 +109,7 @@ async def operations(services: dict[str, httpx.AsyncClient]) -> list[Operation]:
                 found.append(Operation(name, method.upper(), path,
                                        [p["name"] for p in params if p["in"] == "path"],
                                        [p["name"] for p in params if p["in"] == "query"],
-                                       bool(op.get("security")), "requestBody" in op))
+                                       bool(op.get("security")), "requestBody" in op, op.get("x-portevoix-roles")))
     assert len(found) > 60, "every service's routes are enumerated"
     return found
 
@@ -194,6 +195,27 @@ async def test_every_route_but_the_public_ones_refuses_a_request_without_credent
             wrong.append(f"{op}: {response.status_code} {response.text[:120]}")
     assert not wrong, "\n".join(wrong)
     assert refused > 60
+
+
+async def test_each_operation_documents_its_roles_and_refuses_a_token_without_them(
+        services: dict[str, httpx.AsyncClient], operations: list[Operation], victim: VictimData) -> None:
+    """The roles in each operation's OpenAPI description are the ones enforced: a valid token of
+    the tenant holding every other role gets 403."""
+    checked, wrong = 0, []
+    for op in authenticated(operations):
+        if op.roles is None:
+            wrong.append(f"{op}: no x-portevoix-roles")
+            continue
+        others = [role for role in ALL_ROLES if role not in op.roles]
+        if not op.roles or not others:
+            continue  # any valid token is enough
+        path = fill(op.path, {p: victim.path_value(p) for p in op.path_params})
+        response = await call(services[op.service], op, path, bearer(victim.tenant, roles=others))
+        checked += 1
+        if response.status_code != 403:
+            wrong.append(f"{op} with {others}: {response.status_code} {response.text[:120]}")
+    assert not wrong, "\n".join(wrong)
+    assert checked > 40
 
 
 async def test_expired_unsigned_wrong_issuer_audience_or_secret_tokens_are_refused_everywhere(
