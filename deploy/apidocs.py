@@ -114,6 +114,34 @@ def with_contracts(spec: dict[str, Any]) -> dict[str, Any]:
         message["payload"] = {"oneOf": [
             {"$ref": f"#/components/schemas/{m.__name__}", "description": f"data of {t}"} for t, m in contracts]}
         message["headers"] = CLOUDEVENTS_HEADERS
+    return with_dead_letters(spec)
+
+
+def with_dead_letters(spec: dict[str, Any]) -> dict[str, Any]:
+    """Each consumed topic's ``<topic>.dlq`` channel, where this service parks what it cannot
+    process: the original bytes and headers, plus the x-portevoix-dlq-* headers saying why."""
+    from shared.consumer import DLQ_HEADERS
+
+    channels, operations = spec.setdefault("channels", {}), spec.setdefault("operations", {})
+    messages = spec.setdefault("components", {}).setdefault("messages", {})
+    consumed = {ch["address"] for name, ch in list(channels.items())
+                if operations.get(name, {}).get("action") == "receive" and not ch["address"].endswith(".retry")}
+    for topic in sorted(consumed):
+        name = f"{topic}.dlq"
+        messages[f"{name}:DeadLetter"] = {
+            "title": f"{name}:DeadLetter", "name": f"{name}:DeadLetter",
+            "summary": f"A record of {topic} this service could not process",
+            "payload": {"description": f"The original record's bytes, unchanged (a {topic} event, or whatever "
+                                       "arrived), re-injectable with `python -m deploy.dlq replay`"},
+            "headers": {"type": "object", "description": "The original headers, plus:",
+                        "required": sorted(DLQ_HEADERS),
+                        "properties": {h: {"type": "string", "description": d} for h, d in DLQ_HEADERS.items()}}}
+        channels[name] = {
+            "address": name, "bindings": {"kafka": {"bindingVersion": "0.4.0", "topic": name}},
+            "description": f"Dead letters of {topic}: invalid records at once, failing ones after their retries",
+            "messages": {"DeadLetter": {"$ref": f"#/components/messages/{name}:DeadLetter"}}}
+        operations[name] = {"action": "send", "channel": {"$ref": f"#/channels/{name}"},
+                            "messages": [{"$ref": f"#/channels/{name}/messages/DeadLetter"}]}
     return spec
 
 

@@ -47,6 +47,13 @@ H_ATTEMPT = "x-portevoix-attempt"
 H_NOT_BEFORE = "x-portevoix-not-before"
 H_ERROR = "x-portevoix-error"
 H_ORIGIN = "x-portevoix-origin"  # topic/partition/offset where the record was first read
+# What a dead letter carries besides the original bytes and headers (documented in AsyncAPI).
+DLQ_HEADERS = {
+    "x-portevoix-dlq-cause": "Why the record was parked: the validation error or the handler's last exception",
+    "x-portevoix-dlq-consumer": "The consumer group that parked it (each group parks its own copy)",
+    "x-portevoix-dlq-attempts": "How many times it was tried (1: not retryable, e.g. invalid)",
+    "x-portevoix-dlq-at": "When it was parked (ISO 8601)",
+}
 OUR_HEADERS = (H_GROUP, H_ATTEMPT, H_NOT_BEFORE, H_ERROR, H_ORIGIN)
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
@@ -296,11 +303,10 @@ class EventConsumer:
 
     async def _dead_letter(self, item: Decoded, cause: str) -> None:
         log.warning("%s: record %s dead-lettered: %s", self.name, _origin(item.record), cause)
+        cause_, consumer, attempts, at = DLQ_HEADERS
         await self._send(self.topic.dlq.name, item, {
-            "x-portevoix-dlq-cause": cause[:2000],
-            "x-portevoix-dlq-consumer": self.name,
-            "x-portevoix-dlq-attempts": str(item.attempt + 1),
-            "x-portevoix-dlq-at": datetime.now(UTC).isoformat(),
+            cause_: cause[:2000], consumer: self.name, attempts: str(item.attempt + 1),
+            at: datetime.now(UTC).isoformat(),
         })
         metrics.EVENTS_CONSUMED.labels(self.topic.name, self.name, "dead_lettered").inc()
 

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import Path as PathParam
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -179,16 +180,21 @@ def _group_level(principal: Principal) -> None:
         raise _refusal(403, "group_level", "webhook sources are managed at group level")
 
 
+# Source names are global (the webhook URL carries no tenant): 2 to 63 of a-z 0-9 _ -, starting
+# with a letter or digit. Anything else is refused with 422 before any lookup.
+SourceName = Annotated[str, PathParam(pattern=f"^{domain.SOURCE_NAME.pattern}$", description=(
+    "The connector's source name: 2-63 characters of a-z 0-9 _ -, starting with a letter or digit; global, "
+    "first come first served"))]
+
+
 @admin.post("/{source}/secrets", status_code=201, response_model=NewWebhookSecret,
             summary="Add a signing secret to a source (created with its first secret); shown once",
-            responses={404: {"description": "Invalid source name"},
-                       409: {"description": "The source name is another tenant's, or it has 5 active secrets"}})
-async def add_secret(source: str, principal: Admin, request: Request) -> NewWebhookSecret:
+            responses={409: {"description": "The source name is another tenant's, or it has 5 active secrets"},
+                       422: {"description": "Invalid source name"}})
+async def add_secret(source: SourceName, principal: Admin, request: Request) -> NewWebhookSecret:
     _group_level(principal)
     try:
         return await handlers.add_webhook_secret(_pool(request), principal, source)
-    except handlers.UnknownSource:
-        raise _refusal(404, "invalid_source", "source names are 2-63 of a-z 0-9 _ -") from None
     except handlers.SourceTaken:
         raise _refusal(409, "source_taken", "this source name is already in use") from None
     except handlers.TooManySecrets:
@@ -196,8 +202,8 @@ async def add_secret(source: str, principal: Admin, request: Request) -> NewWebh
 
 
 @admin.get("/{source}/secrets", response_model=list[WebhookSecret], summary="The source's secrets (never their values)",
-           responses={404: {"description": "Unknown source"}})
-async def list_secrets(source: str, principal: Admin, request: Request) -> list[WebhookSecret]:
+           responses={404: {"description": "Unknown source"}, 422: {"description": "Invalid source name"}})
+async def list_secrets(source: SourceName, principal: Admin, request: Request) -> list[WebhookSecret]:
     _group_level(principal)
     try:
         return await handlers.webhook_secrets(_pool(request), principal, source)
@@ -206,8 +212,8 @@ async def list_secrets(source: str, principal: Admin, request: Request) -> list[
 
 
 @admin.delete("/{source}/secrets/{secret_id}", status_code=204, summary="Revoke a secret (end of a rotation)",
-              responses={404: {"description": "Unknown source or secret"}})
-async def revoke_secret(source: str, secret_id: UUID, principal: Admin, request: Request) -> Response:
+              responses={404: {"description": "Unknown source or secret"}, 422: {"description": "Invalid source name"}})
+async def revoke_secret(source: SourceName, secret_id: UUID, principal: Admin, request: Request) -> Response:
     _group_level(principal)
     try:
         await handlers.revoke_webhook_secret(_pool(request), principal, source, secret_id)

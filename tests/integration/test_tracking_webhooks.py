@@ -202,7 +202,11 @@ async def test_secrets_rotate_per_source_and_stay_in_their_tenant(
                              headers=token(tenant, "admin", subsidiary="FR01"))).status_code == 403
     assert (await client.get(f"/v1/webhook-sources/{source}/secrets",
                              headers=token(tenant, "analyst"))).status_code == 403
-    assert (await client.post("/v1/webhook-sources/Bad..Name/secrets", headers=admin)).status_code == 404
+    for bad in ("Bad..Name", "x", "-dash-first", "a" * 64):  # an invalid name is a bad request, not a missing one
+        for method in ("POST", "GET"):
+            refused = await client.request(method, f"/v1/webhook-sources/{bad}/secrets", headers=admin)
+            assert refused.status_code == 422, (method, bad, refused.text)
+            assert "source" in refused.text
 
 
 async def test_oversized_malformed_and_wholly_invalid_batches_record_nothing(
