@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from pydantic import BaseModel
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
@@ -181,6 +182,32 @@ class Service:
 
         document_roles(app)
         return app
+
+
+def raw_body(model: type[BaseModel], *, signed: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads its body itself (to verify a signature over the
+    exact bytes, or validate items one by one): the body's schema, inline, and the headers of
+    Standard Webhooks signatures."""
+    schema = model.model_json_schema(ref_template="#/$defs/{model}")
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if isinstance(ref := node.get("$ref"), str) and ref.startswith("#/$defs/"):
+                return inline({**definitions[ref.removeprefix("#/$defs/")], **{k: v for k, v in node.items()
+                                                                              if k != "$ref"}})
+            return {key: inline(value) for key, value in node.items()}
+        return [inline(item) for item in node] if isinstance(node, list) else node
+
+    extra: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": inline(schema)}}}}
+    if signed:
+        extra["parameters"] = [
+            {"name": name, "in": "header", "required": True, "schema": {"type": "string"}, "description": text}
+            for name, text in (("webhook-id", "Unique per message: a retry reuses it"),
+                               ("webhook-timestamp", "Unix seconds; 5 minutes' tolerance"),
+                               ("webhook-signature", "v1,<base64 HMAC-SHA256 of id.timestamp.body>, space-separated"))]
+    return extra
 
 
 def document_roles(app: FastAPI) -> None:

@@ -33,6 +33,8 @@ from services.content.models import (
     WebhookSecret,
 )
 from shared.auth import Principal, require
+from shared.events import IntranetContentSubmitted
+from shared.service import raw_body
 
 router = APIRouter(tags=["contents"])
 admin = APIRouter(prefix="/v1/admin", tags=["configuration"])
@@ -209,6 +211,7 @@ async def rotate_secret(source_system: SourceName, principal: Admin, request: Re
     summary="Submit content (intranet.content.submitted data), signed with Standard Webhooks",
     responses={401: {"description": "Missing, stale or invalid signature"}, 413: {"description": "Body too large"},
                422: {"description": "Invalid content (field at fault)"}, 503: {"description": "Kafka unavailable"}},
+    openapi_extra=raw_body(IntranetContentSubmitted),
 )
 async def intranet_webhook(tenant: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")],
                            source_system: SourceName, request: Request) -> dict:

@@ -17,9 +17,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.tracking import domain, handlers
 from services.tracking.domain import SignatureRejected
-from services.tracking.models import NewWebhookSecret, ShareConfirmation, ShareRecorded, WebhookAnswer, WebhookSecret
+from services.tracking.models import (
+    NewWebhookSecret,
+    ShareConfirmation,
+    ShareRecorded,
+    WebhookAnswer,
+    WebhookBatch,
+    WebhookSecret,
+)
 from shared import metrics
 from shared.auth import Principal, require
+from shared.service import raw_body
 
 router = APIRouter(tags=["redirector"])
 webhooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -151,8 +159,13 @@ async def not_found_page(request: Request, error: Exception) -> Response:
     responses={400: {"description": "Not a batch (not JSON, no events list)"},
                401: {"description": "Signature missing, not matching, or timestamp outside the tolerance"},
                413: {"description": "Body or event count over the limit"},
-               422: {"description": "Every event rejected: nothing recorded", "model": WebhookAnswer},
-               503: {"description": "Storage unavailable: nothing recorded, retry after Retry-After"}})
+               422: {"description": "Every event rejected: nothing recorded (the answer lists why); or a body the "
+                                    "HTTP guard refuses (NUL characters)",
+                     "content": {"application/json": {"schema": {"anyOf": [
+                         {"$ref": "#/components/schemas/WebhookAnswer"},
+                         {"$ref": "#/components/schemas/HTTPValidationError"}]}}}},
+               503: {"description": "Storage unavailable: nothing recorded, retry after Retry-After"}},
+    openapi_extra=raw_body(WebhookBatch))
 async def receive(source: str, request: Request) -> WebhookAnswer | JSONResponse:
     settings = request.app.state.service.settings
     body = await request.body()  # its size is bounded by the HTTP guard (http_max_body_bytes / http_body_limits)
