@@ -13,6 +13,11 @@ costs a dict look-up and never reaches a route.
   counted as it streams and refused when it passes the limit.
 - NUL characters (U+0000) in a query string or a JSON body: 422. PostgreSQL cannot store them
   in text or jsonb, so without this a valid-looking request would end in a 500.
+- JSON nesting deeper than ``http_max_json_depth``: 422, measured as the body streams (every body
+  but a form's: a route may parse JSON whatever the content type says). Python's decoder recurses
+  once per level and fails past ~1000 with a RecursionError, and a validation error echoing a deep
+  input recurses again when it is encoded: without this, 100 kB of ``[[[[`` is a 500.
+- A service may shape the guard's refusals under a path prefix (SCIM answers SCIM error bodies).
 - Security headers on every answer (unless the route set its own).
 """
 
@@ -20,8 +25,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from fastapi import FastAPI
@@ -73,12 +81,51 @@ class TokenBuckets:
         self.buckets = {k: (t, at) for k, (t, at) in self.buckets.items() if t + (now - at) * rate < burst}
 
 
+_ESCAPES = re.compile(rb"\\.", re.S)
+_STRINGS = re.compile(rb'"[^"]*"')
+_UNMARKED = bytes(b for b in range(256) if b not in b'[]{}"')
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+class JsonNesting:
+    """How deep a JSON document nests, fed chunk by chunk as it streams. Each chunk is reduced in
+    C (escapes dropped, then all but brackets and quotes, then whole strings); only the brackets
+    left are counted in Python, so a 1 MB batch of small objects costs a few milliseconds."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.depth = 0
+        self.in_string = False
+        self.pending = b""  # a backslash ending the previous chunk: it escapes this chunk's first byte
+
+    def too_deep(self, chunk: bytes) -> bool:
+        data = _ESCAPES.sub(b"", self.pending + chunk)
+        self.pending = b"\\" if data.endswith(b"\\") else b""
+        marks = _STRINGS.sub(b"", (b'"' if self.in_string else b"") + data.translate(None, _UNMARKED))
+        opened = marks.find(b'"')  # a string that goes on into the next chunk
+        self.in_string = opened >= 0
+        if self.in_string:
+            marks = marks[:opened]
+        if not marks:
+            return False
+        levels = list(accumulate(map(_STEP.__getitem__, marks), initial=self.depth))
+        self.depth = levels[-1]
+        return max(levels) > self.limit
+
+
+# A service's shape for the guard's refusals under a path prefix: (status, detail) -> (status,
+# content type, body).
+ErrorShape = Callable[[int, str], tuple[int, bytes, bytes]]
+
+
 @dataclass
 class GuardPolicy:
     max_body_bytes: int
     body_limits: dict[str, int] = field(default_factory=dict)  # path prefix -> bytes (longest prefix wins)
     rate_limits: dict[str, TokenBuckets] = field(default_factory=dict)  # path prefix -> buckets
     exempt_clients: frozenset[str] = frozenset()
+    max_json_depth: int = 64
+    error_shapes: dict[str, ErrorShape] = field(default_factory=dict)  # path prefix -> shape
 
     @classmethod
     def from_settings(cls, s: ServiceSettings) -> GuardPolicy:
@@ -87,7 +134,10 @@ class GuardPolicy:
                   "/scim/": Limit(s.rate_limit_scim_per_second, s.rate_limit_scim_burst)}
         return cls(max_body_bytes=s.http_max_body_bytes, body_limits=dict(s.http_body_limits),
                    rate_limits={p: TokenBuckets(limit) for p, limit in limits.items() if limit.per_second > 0},
-                   exempt_clients=frozenset(s.rate_limit_exempt_clients))
+                   exempt_clients=frozenset(s.rate_limit_exempt_clients), max_json_depth=s.http_max_json_depth)
+
+    def error_shape(self, path: str) -> ErrorShape:
+        return next((shape for prefix, shape in self.error_shapes.items() if path.startswith(prefix)), _fastapi_shape)
 
     def body_limit(self, path: str) -> int:
         matches = [p for p in self.body_limits if path.startswith(p)]
@@ -131,27 +181,30 @@ class HttpGuard:
         policy = self.policy
         wait = policy.retry_after(scope, time.monotonic())
         if wait:
-            await _refuse(send, scope, 429, "too many requests from this client",
+            await _refuse(send, scope, policy, 429, "too many requests from this client",
                           [(b"retry-after", str(max(1, math.ceil(wait))).encode())])
             return
         if b"%00" in scope.get("query_string", b""):
-            await _refuse(send, scope, 422, NUL_REFUSED)
+            await _refuse(send, scope, policy, 422, NUL_REFUSED)
             return
         limit = policy.body_limit(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(send, scope, 413, f"request body larger than {limit} bytes")
+            await _refuse(send, scope, policy, 413, f"request body larger than {limit} bytes")
             return
         await self._call_guarded(scope, receive, send, limit)
 
     async def _call_guarded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         state = {"started": False, "refused": False, "received": 0, "tail": b""}
-        json_body = b"json" in _header(scope, b"content-type")
+        content_type = _header(scope, b"content-type")
+        json_body = b"json" in content_type
+        nesting = None if content_type.startswith((b"multipart/", b"application/x-www-form-urlencoded")) else \
+            JsonNesting(self.policy.max_json_depth)
 
         async def refuse(status: int, detail: str) -> Message:
             # Answer now; the app then sees the client gone and whatever it sends is dropped.
             state["refused"] = True
-            await _refuse(send, scope, status, detail)
+            await _refuse(send, scope, self.policy, status, detail)
             return {"type": "http.disconnect"}
 
         async def counting_receive() -> Message:
@@ -166,6 +219,8 @@ class HttpGuard:
                     if b"\\u0000" in window or b"\x00" in window:
                         return await refuse(422, NUL_REFUSED)
                     state["tail"] = window[-5:]
+                if nesting is not None and nesting.too_deep(chunk):
+                    return await refuse(422, f"JSON nested deeper than {nesting.limit} levels")
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -201,13 +256,17 @@ def _content_length(scope: Scope) -> int | None:
         return None
 
 
-async def _refuse(send: Send, scope: Scope, status: int, detail: str,
-                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+def _fastapi_shape(status: int, detail: str) -> tuple[int, bytes, bytes]:
     # A 422 keeps FastAPI's documented validation-error shape, like every other 422.
     shaped: object = [{"loc": ["request"], "msg": detail, "type": "value_error"}] if status == 422 else detail
-    body = json.dumps({"detail": shaped}).encode()
+    return status, b"application/json", json.dumps({"detail": shaped}).encode()
+
+
+async def _refuse(send: Send, scope: Scope, policy: GuardPolicy, status: int, detail: str,
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    status, content_type, body = policy.error_shape(scope["path"])(status, detail)
     await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"content-type", content_type), (b"content-length", str(len(body)).encode()),
         *(headers or []), *SECURITY_HEADERS]})
     await send({"type": "http.response.body", "body": body})
     metrics.HTTP_REQUESTS.labels(scope.get("method", "GET"), "guard", str(status)).inc()

@@ -55,6 +55,8 @@ class ServiceSettings(BaseSettings):
     # public endpoints. Defaults are far above what one real client sends.
     http_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body of any route: "
                                      "413 from Content-Length before reading, or as soon as a streamed body passes it")
+    http_max_json_depth: int = Field(64, ge=8, le=500, description="Deepest nesting of arrays and objects in a "
+                                     "JSON body: 400 beyond (Python's decoder would recurse until it fails)")
     http_body_limits: dict[str, int] = Field(
         {}, description='Body limits by path prefix, overriding http_max_body_bytes (JSON: {"/v1/imports/": 10485760}; '
                         'the longest matching prefix wins)')

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
+import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from fastapi import FastAPI
 
@@ -51,6 +54,39 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             yield client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(apps: dict[str, FastAPI]) -> Iterator[dict[str, str]]:
+    """Each app under uvicorn on a loopback port of its own, in a thread of this process, its
+    lifespan started (pool, migrations, broker): what an outside client sees. Yields name -> URL."""
+    started: list[tuple[uvicorn.Server, threading.Thread]] = []
+    urls = {}
+    try:
+        for name, app in apps.items():
+            port = free_port()
+            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                                   access_log=False, lifespan="on"))
+            thread = threading.Thread(target=server.run, name=f"serve-{name}", daemon=True)
+            thread.start()
+            started.append((server, thread))
+            deadline = time.monotonic() + 60
+            while not server.started:
+                assert time.monotonic() < deadline and thread.is_alive(), f"{name} did not start"
+                time.sleep(0.05)
+            urls[name] = f"http://127.0.0.1:{port}"
+        yield urls
+    finally:
+        for server, _ in started:
+            server.should_exit = True
+        for _, thread in started:
+            thread.join(30)
 
 
 T = TypeVar("T")

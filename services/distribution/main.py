@@ -12,7 +12,6 @@ from pydantic import Field, SecretStr
 
 from services.distribution import admin_api, api, channels, domain, scim_api
 from services.distribution.handlers import delivery, directory, fanout
-from services.distribution.scim import ScimError
 from shared import topics
 from shared.events import AmbassadorEnrolled, NotificationSent
 from shared.service import Service, serve
@@ -87,11 +86,8 @@ def create_app(settings: DistributionSettings | None = None) -> FastAPI:
     service.run_while_started(fanout.FanoutWorker(lambda: service.pool, policy).run)
     service.run_while_started(delivery_worker(service, settings))
     app = service.http_app(api.router, admin_api.router, admin_api.directory_router, scim_api.router)
-    app.add_exception_handler(ScimError, scim_error_response)
+    scim_api.install(app)
     return app
-
-
-scim_error_response = scim_api.scim_error_response
 
 
 def fanout_policy(s: DistributionSettings) -> fanout.Policy:

@@ -15,6 +15,7 @@ GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 MEDIA_TYPE = "application/scim+json"
 MAX_RESULTS = 1000
@@ -50,14 +51,30 @@ class Attr:
     uniqueness: str = "none"
     returned: str = "default"
     description: str = ""
+    reference_types: tuple[str, ...] = ("external",)  # of a reference: the resource types it may point to
+    canonical_values: tuple[str, ...] = ()
 
     def sub(self, name: str) -> Attr | None:
         return next((s for s in self.subs if s.name.lower() == name.lower()), None)
 
 
-def _multi(name: str, *extra: Attr, description: str = "") -> Attr:
-    subs = (Attr("value"), Attr("display"), Attr("type"), Attr("primary", "boolean"), *extra)
-    return Attr(name, "complex", multi=True, subs=subs, description=description)
+def _multi(name: str, *extra: Attr, description: str = "", required: bool = False) -> Attr:
+    subs = (Attr("value", required=required), Attr("display"), Attr("type"), Attr("primary", "boolean"), *extra)
+    return Attr(name, "complex", multi=True, subs=subs, description=description, required=required)
+
+
+# ISO 3166-1 alpha-2: the directory's country (hr.employees.v1) is one of these.
+COUNTRIES = tuple(("AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS "
+                   "BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE "
+                   "EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM "
+                   "HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC "
+                   "LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA "
+                   "NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW "
+                   "SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO "
+                   "TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW").split())
+# Suggested BCP 47 tags (any well-formed tag is accepted): the languages of the group's employees.
+LANGUAGES = ("en", "en-GB", "en-US", "fr", "fr-FR", "de", "de-DE", "es", "es-ES", "it", "nl", "pt", "pt-BR", "pl",
+             "sv", "da", "fi", "nb", "cs", "ro", "hu", "el", "tr", "ja", "zh", "ko", "ar")
 
 
 USER_ATTRIBUTES: tuple[Attr, ...] = (
@@ -66,15 +83,21 @@ USER_ATTRIBUTES: tuple[Attr, ...] = (
     Attr("name", "complex", subs=tuple(Attr(n) for n in (
         "formatted", "familyName", "givenName", "middleName", "honorificPrefix", "honorificSuffix"))),
     Attr("displayName"), Attr("nickName"), Attr("profileUrl", "reference"), Attr("title"), Attr("userType"),
-    Attr("preferredLanguage"), Attr("locale"), Attr("timezone"),
+    Attr("preferredLanguage", canonical_values=LANGUAGES, description="BCP 47: the directory's language"),
+    Attr("locale", canonical_values=LANGUAGES, description="BCP 47: the language when preferredLanguage is absent"),
+    Attr("timezone"),
     Attr("active", "boolean", description="false: the person has left (a departure)"),
     Attr("password", mutability="writeOnly", returned="never"),
-    _multi("emails"), _multi("phoneNumbers"), _multi("ims"), _multi("photos"),
+    _multi("emails", required=True, description="Required: the work e-mail (the primary one) is where the "
+           "employee is invited and notified; a userName that is an e-mail address stands in for it"),
+    _multi("phoneNumbers"), _multi("ims"), _multi("photos"),
     Attr("addresses", "complex", multi=True, subs=tuple(Attr(n) for n in (
-        "formatted", "streetAddress", "locality", "region", "postalCode", "country", "type")) + (
+        "formatted", "streetAddress", "locality", "region", "postalCode", "type")) + (
+        Attr("country", canonical_values=COUNTRIES, description="ISO 3166-1 alpha-2 (enforced: 400 otherwise)"),
         Attr("primary", "boolean"),)),
     Attr("groups", "complex", multi=True, mutability="readOnly",
-         subs=(Attr("value", mutability="readOnly"), Attr("$ref", "reference", mutability="readOnly"),
+         subs=(Attr("value", mutability="readOnly"),
+               Attr("$ref", "reference", mutability="readOnly", reference_types=("User", "Group")),
                Attr("display", mutability="readOnly"), Attr("type", mutability="readOnly"))),
     _multi("entitlements"), _multi("roles"), _multi("x509Certificates"),
 )
@@ -84,13 +107,16 @@ ENTERPRISE_ATTRIBUTES: tuple[Attr, ...] = (
     Attr("organization", description="The subsidiary's org unit code"),
     Attr("division"), Attr("department"),
     Attr("manager", "complex", subs=(Attr("value", description="The manager's SCIM id or HR id"),
-                                     Attr("$ref", "reference"), Attr("displayName", mutability="readOnly"))),
+                                     Attr("$ref", "reference", reference_types=("User",)),
+                                     Attr("displayName", mutability="readOnly"))),
 )
 GROUP_ATTRIBUTES: tuple[Attr, ...] = (
     Attr("displayName", required=True, uniqueness="server", description="The group's name, used for targeting"),
     Attr("members", "complex", multi=True, subs=(
-        Attr("value", mutability="immutable"), Attr("$ref", "reference", mutability="immutable"),
-        Attr("display", mutability="readOnly"), Attr("type", mutability="immutable"))),
+        Attr("value", mutability="immutable"),
+        Attr("$ref", "reference", mutability="immutable", reference_types=("User", "Group")),
+        Attr("type", mutability="immutable", canonical_values=("User", "Group"))),
+        description="Users only: a Group as a member (nested groups) is refused with 400"),
 )
 COMMON = (Attr("externalId", case_exact=True),)
 
@@ -291,8 +317,11 @@ def apply_patch(schema: ResourceSchema, resource: dict[str, Any], body: Any) -> 
         if op not in ("add", "replace", "remove"):
             raise ScimError(400, f"unknown op {operation.get('op')!r}", "invalidSyntax")
         path, value = operation.get("path"), operation.get("value")
+        whole = _extension(schema, str(path)) if path else None
         try:
-            if path:
+            if whole:
+                _apply_extension(schema, result, op, whole, value)
+            elif path:
                 _apply_at(schema, result, op, domain.parse_patch_path(str(path)), value)
             elif op == "remove":
                 raise ScimError(400, "remove needs a path", "noTarget")
@@ -302,14 +331,32 @@ def apply_patch(schema: ResourceSchema, resource: dict[str, Any], body: Any) -> 
                 for key, item in value.items():
                     if key.lower() in ("schemas", "id", "meta"):
                         continue
-                    if any(key.lower() == urn.lower() for urn in schema.extensions) and isinstance(item, dict):
-                        for sub_key, sub_item in item.items():
-                            _apply_at(schema, result, op, domain.parse_patch_path(f"{key}:{sub_key}"), sub_item)
+                    urn = _extension(schema, key)
+                    if urn and isinstance(item, dict):
+                        _apply_extension(schema, result, op, urn, item)
                     else:
                         _apply_at(schema, result, op, domain.parse_patch_path(key), item)
         except domain.InvalidFilter as error:
             raise ScimError(400, str(error), "invalidPath") from None
     return result
+
+
+def _extension(schema: ResourceSchema, name: str) -> str | None:
+    """The extension a name designates as a whole (a PATCH path may be the bare URN)."""
+    return next((urn for urn in schema.extensions if urn.lower() == name.strip().lower()), None)
+
+
+def _apply_extension(schema: ResourceSchema, resource: dict[str, Any], op: str, urn: str, value: Any) -> None:
+    """An operation on the whole extension: remove drops it; add and replace set the
+    sub-attributes given and leave the others (RFC 7644 section 3.5.2.1 and 3.5.2.3)."""
+    if op == "remove":
+        resource.pop(urn, None)
+        return
+    if not isinstance(value, dict):
+        raise ScimError(400, f"{op} of {urn} needs an object value", "invalidValue")
+    for key, item in value.items():
+        if key.lower() != "schemas":
+            _apply_at(schema, resource, op, domain.parse_patch_path(f"{urn}:{key}"), item)
 
 
 def _apply_at(schema: ResourceSchema, resource: dict[str, Any], op: str, target: domain.PatchPath,
@@ -427,5 +474,7 @@ def _describe(attr: Attr) -> dict[str, Any]:
     if attr.subs:
         described["subAttributes"] = [_describe(s) for s in attr.subs]
     if attr.type == "reference":
-        described["referenceTypes"] = ["external"]
+        described["referenceTypes"] = list(attr.reference_types)
+    if attr.canonical_values:
+        described["canonicalValues"] = list(attr.canonical_values)
     return described

@@ -1,14 +1,18 @@
 """The SCIM 2.0 endpoints (RFC 7644) at /scim/v2: thin. Bodies are read as raw JSON so that
-every error — bad JSON included — comes back as a SCIM error body, in application/scim+json."""
+every error — bad JSON included — comes back as a SCIM error body, in application/scim+json; so
+do an unknown path or method under /scim/ and the HTTP guard's refusals there (429, 413, a body
+nested too deep), once ``install`` has wired them."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.distribution import scim
 from services.distribution.handlers import scim as handlers
@@ -25,6 +29,29 @@ class ScimResponse(JSONResponse):
 async def scim_error_response(_: Request, error: Exception) -> Response:
     assert isinstance(error, ScimError)
     return ScimResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+def guard_refusal(status: int, detail: str) -> tuple[int, bytes, bytes]:
+    """The HTTP guard's refusals under /scim/ as SCIM errors (its 422s are SCIM's 400 invalidSyntax)."""
+    error = ScimError(400, detail, "invalidSyntax") if status == 422 else ScimError(status, detail)
+    return error.status, scim.MEDIA_TYPE.encode(), json.dumps(error.body()).encode()
+
+
+def install(app: FastAPI) -> None:
+    """Wire SCIM's error shape: its own errors, the HTTP errors of any path under /scim/ (an
+    unknown path: 404, a method a path has not: 405) and the guard's refusals there."""
+    app.add_exception_handler(ScimError, scim_error_response)
+    default = app.exception_handlers[StarletteHTTPException]
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        if request.url.path.startswith("/scim/"):
+            return await scim_error_response(request, ScimError(error.status_code, str(error.detail),
+                                                                headers=dict(error.headers or {})))
+        return await default(request, error)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.guard_policy.error_shapes["/scim/"] = guard_refusal  # type: ignore[attr-defined]
 
 
 def _pool(request: Request):  # noqa: ANN202
@@ -53,34 +80,76 @@ Tenant = Annotated[str, Depends(scim_tenant)]
 async def _body(request: Request) -> Any:
     try:
         return json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ScimError(400, f"the body is not valid JSON: {error}", "invalidSyntax") from None
+    except (ValueError, RecursionError) as error:  # bad JSON or UTF-8, an integer of 4300+ digits; depth is
+        raise ScimError(400, f"the body is not valid JSON: {error}", "invalidSyntax") from None  # the guard's
 
 
-def _int(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name)
+@dataclass(frozen=True)
+class Query:
+    """A list request: from the query string (GET) or a SearchRequest body (POST .search)."""
+    filter: str | None = None
+    start_index: int | None = None
+    count: int | None = None
+    attributes: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, request: Request) -> Query:
+        params = request.query_params
+        return cls(params.get("filter"), _int(params.get("startIndex"), "startIndex"),
+                   _int(params.get("count"), "count"), _names(params.get("attributes")),
+                   _names(params.get("excludedAttributes")))
+
+    @classmethod
+    def searched(cls, body: Any) -> Query:
+        if not isinstance(body, dict) or scim.SEARCH_REQUEST not in (body.get("schemas") or []):
+            raise ScimError(400, f"a search body lists {scim.SEARCH_REQUEST} in 'schemas'", "invalidSyntax")
+        text = body.get("filter")
+        if text is not None and not isinstance(text, str):
+            raise ScimError(400, "filter must be a string", "invalidFilter")
+        return cls(text, _int(body.get("startIndex"), "startIndex"), _int(body.get("count"), "count"),
+                   _listed(body.get("attributes"), "attributes"),
+                   _listed(body.get("excludedAttributes"), "excludedAttributes"))
+
+
+def _int(value: Any, name: str) -> int | None:
     if value is None:
         return None
     try:
-        return int(value)
+        number = int(value) if not isinstance(value, bool | float) else None
     except ValueError:
-        raise ScimError(400, f"{name} must be an integer", "invalidValue") from None
+        number = None
+    if number is None or abs(number) > 2**31 - 1:
+        raise ScimError(400, f"{name} must be an integer (32 bits)", "invalidValue")
+    return number
 
 
-def _names(request: Request, name: str) -> list[str]:
-    return [a.strip() for a in (request.query_params.get(name) or "").split(",") if a.strip()]
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(a.strip() for a in (text or "").split(",") if a.strip())
+
+
+def _listed(value: Any, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ScimError(400, f"{name} must be a list of attribute names", "invalidValue")
+    return tuple(v.strip() for v in value if v.strip())
 
 
 def _resource(request: Request, resource: dict[str, Any], status: int = 200) -> Response:
-    shown = scim.project(resource, _names(request, "attributes"), _names(request, "excludedAttributes"))
+    query = Query.of(request)
+    shown = scim.project(resource, list(query.attributes), list(query.excluded))
     return ScimResponse(shown, status_code=status, headers={"ETag": resource["meta"]["version"],
                                                            "Location": resource["meta"]["location"]})
 
 
-async def _list(request: Request, tenant: str, lister: Callable[..., Awaitable[tuple[int, int, list[dict]]]]) -> Response:
-    total, offset, resources = await lister(_pool(request), tenant, request.query_params.get("filter"),
-                                            _int(request, "startIndex"), _int(request, "count"), _base(request))
-    attributes, excluded = _names(request, "attributes"), _names(request, "excludedAttributes")
+Lister = Callable[..., Awaitable[tuple[int, int, list[dict]]]]
+
+
+async def _list(request: Request, tenant: str, lister: Lister, query: Query) -> Response:
+    total, offset, resources = await lister(_pool(request), tenant, query.filter, query.start_index, query.count,
+                                            _base(request))
+    attributes, excluded = list(query.attributes), list(query.excluded)
     return ScimResponse(handlers.list_response(total, offset, [scim.project(r, attributes, excluded)
                                                                for r in resources]))
 
@@ -120,6 +189,12 @@ async def schema(urn: str, request: Request) -> Response:
     return ScimResponse(found[0])
 
 
+@router.post("/.search", summary="Search across resource types: not supported (501)")
+async def search_all(_: Tenant) -> Response:
+    raise ScimError(501, "searching several resource types at once is not supported: "
+                         "POST /Users/.search or /Groups/.search")
+
+
 # --- Users ---------------------------------------------------------------------------------------
 
 @router.post("/Users", status_code=201, summary="Create a user (emits hr.employee.upserted)")
@@ -130,7 +205,12 @@ async def create_user(request: Request, tenant: Tenant) -> Response:
 
 @router.get("/Users", summary="List or filter users")
 async def list_users(request: Request, tenant: Tenant) -> Response:
-    return await _list(request, tenant, handlers.list_users)
+    return await _list(request, tenant, handlers.list_users, Query.of(request))
+
+
+@router.post("/Users/.search", summary="Search users with a SearchRequest body (RFC 7644 section 3.4.3)")
+async def search_users(request: Request, tenant: Tenant) -> Response:
+    return await _list(request, tenant, handlers.list_users, Query.searched(await _body(request)))
 
 
 @router.get("/Users/{user_id}", summary="A user")
@@ -171,7 +251,12 @@ async def create_group(request: Request, tenant: Tenant) -> Response:
 
 @router.get("/Groups", summary="List or filter groups")
 async def list_groups(request: Request, tenant: Tenant) -> Response:
-    return await _list(request, tenant, handlers.list_groups)
+    return await _list(request, tenant, handlers.list_groups, Query.of(request))
+
+
+@router.post("/Groups/.search", summary="Search groups with a SearchRequest body (RFC 7644 section 3.4.3)")
+async def search_groups(request: Request, tenant: Tenant) -> Response:
+    return await _list(request, tenant, handlers.list_groups, Query.searched(await _body(request)))
 
 
 @router.get("/Groups/{group_id}", summary="A group")

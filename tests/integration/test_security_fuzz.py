@@ -9,9 +9,6 @@ collected across all operations and reported together, each with a curl reproduc
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +16,6 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
-import uvicorn
 from schemathesis import checks
 
 from services.content.main import ContentSettings
@@ -30,7 +26,7 @@ from services.reporting.main import ReportingSettings
 from services.reporting.main import create_app as reporting_app
 from services.tracking.main import TrackingSettings
 from services.tracking.main import create_app as tracking_app
-from tests.support import new_tenant, settings_for, token
+from tests.support import new_tenant, serving, settings_for, token
 
 pytestmark = pytest.mark.integration
 
@@ -40,41 +36,15 @@ ROLES = ("admin", "editor", "approver", "analyst", "employee", "privacy")
 KNOWN: dict[str, str] = {}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def servers(kafka_bootstrap: str, database_url: str) -> Iterator[dict[str, str]]:
-    apps = {
+    with serving({
         "content": content_app(settings_for(ContentSettings, kafka_bootstrap, database_url)),
         "distribution": distribution_app(settings_for(DistributionSettings, kafka_bootstrap, database_url)),
         "tracking": tracking_app(settings_for(TrackingSettings, kafka_bootstrap, database_url)),
         "reporting": reporting_app(settings_for(ReportingSettings, kafka_bootstrap, database_url)),
-    }
-    running: list[tuple[uvicorn.Server, threading.Thread]] = []
-    urls = {}
-    try:
-        for name, app in apps.items():
-            port = free_port()
-            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                                   access_log=False, lifespan="on"))
-            thread = threading.Thread(target=server.run, name=f"fuzz-{name}", daemon=True)
-            thread.start()
-            running.append((server, thread))
-            deadline = time.monotonic() + 60
-            while not server.started:
-                assert time.monotonic() < deadline and thread.is_alive(), f"{name} did not start"
-                time.sleep(0.05)
-            urls[name] = f"http://127.0.0.1:{port}"
+    }) as urls:
         yield urls
-    finally:
-        for server, _ in running:
-            server.should_exit = True
-        for _, thread in running:
-            thread.join(30)
 
 
 def fuzz_operation(operation: Any, base_url: str, headers: dict[str, str]) -> str | None:

@@ -93,7 +93,11 @@ async def test_scim_is_limited_per_credential(distribution: httpx.AsyncClient) -
     async with client_at(distribution, "192.0.2.10") as caller:
         first = {"Authorization": "Bearer first-made-up-credential"}
         assert [(await caller.get("/scim/v2/Users", headers=first)).status_code for _ in range(4)] == [401] * 4
-        assert_limited(await caller.get("/scim/v2/Users", headers=first))
+        limited = await caller.get("/scim/v2/Users", headers=first)
+        assert_limited(limited)  # and as a SCIM error, like every answer under /scim/
+        assert limited.headers["content-type"] == "application/scim+json"
+        assert limited.json() == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "429",
+                                  "detail": "too many requests from this client"}
         second = {"Authorization": "Bearer second-made-up-credential"}
         assert (await caller.get("/scim/v2/Users", headers=second)).status_code == 401
 

@@ -212,20 +212,28 @@ async def _group_resource(conn: asyncpg.Connection, tenant: str, row: asyncpg.Re
     resource: dict[str, Any] = {"schemas": [scim.GROUP], "id": str(row["group_id"]), "displayName": row["name"]}
     if row["external_id"]:
         resource["externalId"] = row["external_id"]
-    resource["members"] = [{"value": str(u["id"]), "display": u["user_name"], "type": "User",
+    resource["members"] = [{"value": str(u["id"]), "type": "User",
                             "$ref": f"{base}/Users/{u['id']}"} for u in sorted(users, key=lambda u: str(u["id"]))]
     resource["meta"] = _meta("Group", {**dict(row), "id": row["group_id"]}, base, "Groups")
     return resource
 
 
+def _member_id(member: dict[str, Any]) -> uuid.UUID:
+    """A member's User id: its value, else the last segment of its $ref. Members are Users:
+    targeting reaches people, and a nested group would make membership a graph walk."""
+    ref = member.get("$ref")
+    if str(member.get("type", "")).lower() == "group" or (isinstance(ref, str) and "/groups/" in ref.lower()):
+        raise ScimError(400, "a Group cannot be a member (nested groups are not supported): members are Users",
+                        "invalidValue")
+    value = member.get("value") or (ref.rstrip("/").rsplit("/", 1)[-1] if isinstance(ref, str) else None)
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise ScimError(400, f"member {value!r} is not a User id", "invalidValue") from None
+
+
 async def _member_employee_ids(conn: asyncpg.Connection, tenant: str, resource: dict[str, Any]) -> list[str]:
-    values = [m.get("value") for m in resource.get("members") or []]
-    ids = []
-    for value in values:
-        try:
-            ids.append(uuid.UUID(str(value)))
-        except ValueError:
-            raise ScimError(400, f"member {value!r} is not a User id", "invalidValue") from None
+    ids = [_member_id(m) for m in resource.get("members") or []]
     rows = await repository.scim_users_by_ids(conn, tenant, ids)
     if len(rows) != len(set(ids)):
         missing = set(ids) - {r["id"] for r in rows}
