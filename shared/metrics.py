@@ -73,3 +73,13 @@ WEBHOOK_SIGNATURE_FAILURES = Counter(
     "Inbound signed webhook calls refused: missing, forged or stale signature, or unknown source",
     ["endpoint"],
 )
+WATCH_POLLS = Counter(
+    "portevoix_watch_polls_total", "Industry-watch feed polls, by outcome (ok, not_modified, failed, parked)",
+    ["outcome"],
+)
+WATCH_SUGGESTIONS = Counter(
+    "portevoix_watch_suggestions_total", "Feed entries that became suggestions (each story once per scope)")
+WATCH_CURATED = Counter(
+    "portevoix_watch_curated_total", "Suggestions curated by an editor, by decision (adopted, dismissed)",
+    ["decision"],
+)

@@ -94,11 +94,16 @@ def _confine(principal: Principal, owner: str | None, audience: dict[str, Any]) 
 
 
 async def create_content(pool: asyncpg.Pool, principal: Principal, draft: ContentDraft) -> dict[str, Any]:
+    async with pool.acquire() as conn, conn.transaction():
+        return await insert_draft(conn, principal, draft)
+
+
+async def insert_draft(conn: asyncpg.Connection, principal: Principal, draft: ContentDraft) -> dict[str, Any]:
+    """A new draft by ``principal``, in the caller's transaction, with its charter warnings."""
     fields = draft.model_dump(mode="json")
     fields["owner_subsidiary"], fields["audience"] = _confine(principal, draft.owner_subsidiary, fields["audience"])
     fields["publish_at"], fields["expire_at"] = draft.publish_at, draft.expire_at
-    async with pool.acquire() as conn, conn.transaction():
-        item = await repository.insert(conn, principal.tenant, uuid.uuid4(), fields, principal.subject)
+    item = await repository.insert(conn, principal.tenant, uuid.uuid4(), fields, principal.subject)
     return _with_warnings(item)  # type: ignore[arg-type]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, ValidationError
 
 from services.content import api, handlers
+from services.content.watch import api as watch_api
+from services.content.watch import handlers as watch
 from services.content.domain import IllegalTransition, SelfApproval
 from shared import topics
 from shared.events import ContentPublished
@@ -23,6 +26,15 @@ class ContentSettings(ServiceSettings):
     scheduler_batch_size: int = Field(100, ge=1, description="Items published or retired per scheduler transaction")
     webhook_tolerance_seconds: float = Field(300, gt=0, description="Accepted clock skew of signed webhooks")
     webhook_max_bytes: int = Field(256 * 1024, ge=1024, description="Largest webhook body accepted")
+    watch_poll_interval_seconds: float = Field(900, ge=1, description="How often a healthy watched feed is polled "
+                                               "(a failing one backs off exponentially, up to a day)")
+    watch_tick_seconds: float = Field(10, gt=0, description="How often the watcher looks for feeds due")
+    watch_max_failures: int = Field(5, ge=1, description="Failed polls in a row before a feed is parked")
+    watch_fetch_timeout_seconds: float = Field(15, gt=0, description="Longest wait for a publisher's answer")
+    watch_max_feed_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Largest feed document read")
+    watch_allow_private_addresses: bool = Field(
+        False, description="Let feeds live on internal addresses (loopback, RFC 1918): off, so that a feed URL "
+        "cannot make the poller reach into the company network; on for intranet feeds and tests")
 
 
 def create_app(settings: ContentSettings | None = None) -> FastAPI:
@@ -35,7 +47,11 @@ def create_app(settings: ContentSettings | None = None) -> FastAPI:
     service.consume(topics.INTRANET_CONTENT, {"intranet.content.submitted": handlers.on_intranet_content})
     service.run_while_started(lambda: handlers.run_scheduler(
         service.pool, settings.scheduler_interval_seconds, settings.scheduler_batch_size))
-    app = service.http_app(api.router, api.admin, api.webhooks)
+    service.run_while_started(lambda: watch.run_watcher(lambda: service.pool, watch.PollSettings(
+        interval=timedelta(seconds=settings.watch_poll_interval_seconds), max_failures=settings.watch_max_failures,
+        timeout=settings.watch_fetch_timeout_seconds, max_bytes=settings.watch_max_feed_bytes,
+        allow_private_addresses=settings.watch_allow_private_addresses), settings.watch_tick_seconds))
+    app = service.http_app(api.router, api.admin, api.webhooks, watch_api.router)
     app.state.settings = settings
     _answer_refusals(app)
     return app

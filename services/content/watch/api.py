@@ -1,0 +1,85 @@
+"""The watch's HTTP API: sources (subscribe, health, pause, resume, remove) and the curation
+queue (list, adopt as a draft, dismiss). Thin: each route calls one handler."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+
+from services.content.watch import handlers
+from services.content.watch.models import Adoption, Source, SourceEdit, SourceRequest, Suggestion
+from services.content.models import Content
+from shared.auth import Principal, require
+
+router = APIRouter(prefix="/v1/watch", tags=["industry watch"])
+Editor = Annotated[Principal, Depends(require("editor", "admin"))]
+Staff = Annotated[Principal, Depends(require("editor", "approver", "admin"))]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such source or suggestion in your scope"}}
+
+
+def _pool(request: Request):  # noqa: ANN202
+    return request.app.state.service.pool
+
+
+def _refused(call: Any) -> Any:
+    """The watch's refusals as HTTP answers, with their reason."""
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await call(*args, **kwargs)
+        except handlers.NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        except handlers.Forbidden as error:
+            raise HTTPException(403, str(error)) from None
+        except handlers.Conflict as error:
+            raise HTTPException(409, str(error)) from None
+    return run
+
+
+@router.post("/sources", status_code=201, response_model=Source, summary="Watch an RSS or Atom feed",
+             responses={403: {"description": "Outside your subsidiary"},
+                        409: {"description": "This feed is already watched in that scope"}})
+async def add_source(body: SourceRequest, principal: Editor, request: Request) -> dict[str, Any]:
+    return await _refused(handlers.add_source)(_pool(request), principal, body)
+
+
+@router.get("/sources", response_model=list[Source], summary="The watched feeds and their health")
+async def list_sources(principal: Staff, request: Request) -> list[dict[str, Any]]:
+    return await handlers.list_sources(_pool(request), principal)
+
+
+@router.patch("/sources/{source_id}", response_model=Source, responses=NOT_FOUND,
+              summary="Rename, retag, pause, or resume a feed (resuming un-parks it and polls it now)")
+async def edit_source(source_id: UUID, body: SourceEdit, principal: Editor, request: Request) -> dict[str, Any]:
+    return await _refused(handlers.edit_source)(_pool(request), principal, source_id, body)
+
+
+@router.delete("/sources/{source_id}", status_code=204, responses=NOT_FOUND,
+               summary="Stop watching a feed (its pending suggestions go with it)")
+async def delete_source(source_id: UUID, principal: Editor, request: Request) -> Response:
+    await _refused(handlers.delete_source)(_pool(request), principal, source_id)
+    return Response(status_code=204)
+
+
+@router.get("/suggestions", response_model=list[Suggestion],
+            summary="The curation queue: newest entries first, each story once")
+async def list_suggestions(principal: Staff, request: Request,
+                           state: Literal["new", "adopted", "dismissed"] | None = "new",
+                           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
+    return await handlers.list_suggestions(_pool(request), principal, state, limit)
+
+
+@router.post("/suggestions/{suggestion_id}/adopt", status_code=201, response_model=Content,
+             summary="Turn a suggestion into a draft: title, summary, image and link from the entry, "
+                     "your angle as its suggested text",
+             responses={**NOT_FOUND, 409: {"description": "Already adopted or dismissed"}})
+async def adopt(suggestion_id: UUID, body: Adoption, principal: Editor, request: Request) -> dict[str, Any]:
+    return await _refused(handlers.adopt)(_pool(request), principal, suggestion_id, body)
+
+
+@router.post("/suggestions/{suggestion_id}/dismiss", response_model=Suggestion,
+             summary="Not for us: leaves the queue",
+             responses={**NOT_FOUND, 409: {"description": "Already adopted or dismissed"}})
+async def dismiss(suggestion_id: UUID, principal: Editor, request: Request) -> dict[str, Any]:
+    return await _refused(handlers.dismiss)(_pool(request), principal, suggestion_id)
