@@ -24,6 +24,9 @@ LanguageTag = Annotated[
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
 Id = Annotated[str, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=10_000)]
+Label = Annotated[str, Field(max_length=200)]
+# A source's version counter: often epoch milliseconds, stored as bigint (a larger one cannot be kept).
+Version = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 def _aware(value: datetime) -> datetime:
@@ -62,13 +65,13 @@ class EmployeeUpserted(Contract):
     language: LanguageTag
     manager_id: Id | None = None
     effective_at: Timestamp
-    version: int = Field(ge=0, description="Increasing per employee at the source; newest wins")
+    version: Version = Field(description="Increasing per employee at the source; newest wins")
 
 
 class EmployeeDeparted(Contract):
     employee_id: Id
     effective_at: Timestamp
-    version: int = Field(ge=0)
+    version: Version
 
 
 # --- intranet.content.v1 (inbound, public) -----------------------------------------------------
@@ -85,7 +88,7 @@ class IntranetContentSubmitted(Contract):
     tags: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=50)
     suggested_texts: dict[Network, Text] | None = None
     embargo_until: Timestamp | None = None
-    version: int = Field(ge=0)
+    version: Version
 
 
 # --- content.lifecycle.v1 ----------------------------------------------------------------------
@@ -93,19 +96,19 @@ class IntranetContentSubmitted(Contract):
 class Audience(Contract):
     """Who a content is for; every list empty means the whole tenant."""
 
-    subsidiaries: list[str] = Field(default_factory=list)
-    departments: list[str] = Field(default_factory=list)
-    sites: list[str] = Field(default_factory=list)
-    countries: list[str] = Field(default_factory=list)
-    languages: list[str] = Field(default_factory=list)
-    groups: list[str] = Field(default_factory=list)
+    subsidiaries: list[Label] = Field(default_factory=list, max_length=1000)
+    departments: list[Label] = Field(default_factory=list, max_length=1000)
+    sites: list[Label] = Field(default_factory=list, max_length=1000)
+    countries: list[Label] = Field(default_factory=list, max_length=1000)
+    languages: list[Label] = Field(default_factory=list, max_length=1000)
+    groups: list[Label] = Field(default_factory=list, max_length=1000)
 
 
 class ShareText(Contract):
     network: Network
     language: LanguageTag
     text: Text
-    variant: int = 0
+    variant: int = Field(0, ge=0, le=999)
 
 
 class ContentPublished(Contract):

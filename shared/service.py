@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping
 from pathlib import Path
@@ -16,7 +17,9 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
@@ -176,6 +179,12 @@ class Service:
                 return JSONResponse({"detail": [item]}, status_code=422, headers=error.headers)
             return await http_exception_handler(request, error)
 
+        @app.exception_handler(RequestValidationError)
+        async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+            """FastAPI's answer, the inputs it echoes made JSON: NaN and ±Infinity (Python's decoder
+            accepts them, and 1e400 overflows to one) would make the answer itself fail, a 500."""
+            return JSONResponse({"detail": _json_safe(jsonable_encoder(error.errors()))}, status_code=422)
+
         @app.exception_handler(KafkaUnavailable)
         async def kafka_unavailable(_: Any, error: KafkaUnavailable) -> JSONResponse:
             return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
@@ -229,6 +238,16 @@ def document_roles(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
 
 
 class HttpMetrics:

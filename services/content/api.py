@@ -65,7 +65,7 @@ async def create(draft: ContentDraft, principal: Editor, request: Request) -> di
 
 
 @router.get("/v1/contents", response_model=ContentList, summary="List contents (newest first)")
-async def list_contents(principal: Staff, request: Request, state: str | None = None,
+async def list_contents(principal: Staff, request: Request, state: Annotated[str | None, Query(max_length=50)] = None,
                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
     return {"items": await handlers.list_contents(_pool(request), principal, state, limit)}
 
@@ -173,7 +173,8 @@ async def decline(group_content_id: UUID, body: Decline, principal: Editor, requ
 # --- tenant configuration ------------------------------------------------------------------------
 
 @admin.get("/charter", response_model=CharterDocument, summary="The tenant's brand charter, or a subsidiary's")
-async def get_charter(principal: Staff, request: Request, subsidiary: str | None = None) -> dict:
+async def get_charter(principal: Staff, request: Request,
+                      subsidiary: Annotated[str | None, Query(max_length=200)] = None) -> dict:
     return await handlers.get_charter(_pool(request), principal, subsidiary)
 
 

@@ -75,7 +75,7 @@ class Preferences(BaseModel):
     max_per_day: int | None = Field(None, ge=1, le=100, description="Frequency cap: notifications per day")
     quiet_start: time | None = Field(None, description="Quiet hours start, on the ambassador's own clock")
     quiet_end: time | None = None
-    time_zone: str = Field("UTC", description="IANA time zone of the quiet hours, e.g. Europe/Paris")
+    time_zone: str = Field("UTC", max_length=64, description="IANA time zone of the quiet hours, e.g. Europe/Paris")
     named_in_leaderboards: bool = Field(
         False, description="Opt in to being named (not only counted) in leaderboards and digests; off by default")
 

@@ -19,6 +19,7 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 MEDIA_TYPE = "application/scim+json"
 MAX_RESULTS = 1000
+ID_LENGTH = 200  # an identifier's longest: the HR id of hr.employees.v1
 
 
 class ScimError(Exception):
@@ -53,6 +54,7 @@ class Attr:
     description: str = ""
     reference_types: tuple[str, ...] = ("external",)  # of a reference: the resource types it may point to
     canonical_values: tuple[str, ...] = ()
+    max_length: int = 1000  # of a string: identifiers are indexed (a B-tree entry holds ~2.7 kB)
 
     def sub(self, name: str) -> Attr | None:
         return next((s for s in self.subs if s.name.lower() == name.lower()), None)
@@ -78,8 +80,8 @@ LANGUAGES = ("en", "en-GB", "en-US", "fr", "fr-FR", "de", "de-DE", "es", "es-ES"
 
 
 USER_ATTRIBUTES: tuple[Attr, ...] = (
-    Attr("userName", required=True, uniqueness="server", description="Unique login name; the HR e-mail "
-         "when it is one"),
+    Attr("userName", required=True, uniqueness="server", max_length=ID_LENGTH,
+         description="Unique login name; the HR e-mail when it is one"),
     Attr("name", "complex", subs=tuple(Attr(n) for n in (
         "formatted", "familyName", "givenName", "middleName", "honorificPrefix", "honorificSuffix"))),
     Attr("displayName"), Attr("nickName"), Attr("profileUrl", "reference"), Attr("title"), Attr("userType"),
@@ -102,7 +104,7 @@ USER_ATTRIBUTES: tuple[Attr, ...] = (
     _multi("entitlements"), _multi("roles"), _multi("x509Certificates"),
 )
 ENTERPRISE_ATTRIBUTES: tuple[Attr, ...] = (
-    Attr("employeeNumber", description="The HR employee id, when the IdP knows it"),
+    Attr("employeeNumber", max_length=ID_LENGTH, description="The HR employee id, when the IdP knows it"),
     Attr("costCenter"),
     Attr("organization", description="The subsidiary's org unit code"),
     Attr("division"), Attr("department"),
@@ -111,14 +113,15 @@ ENTERPRISE_ATTRIBUTES: tuple[Attr, ...] = (
                                      Attr("displayName", mutability="readOnly"))),
 )
 GROUP_ATTRIBUTES: tuple[Attr, ...] = (
-    Attr("displayName", required=True, uniqueness="server", description="The group's name, used for targeting"),
+    Attr("displayName", required=True, uniqueness="server", max_length=ID_LENGTH,
+         description="The group's name, used for targeting"),
     Attr("members", "complex", multi=True, subs=(
         Attr("value", mutability="immutable"),
         Attr("$ref", "reference", mutability="immutable", reference_types=("User", "Group")),
         Attr("type", mutability="immutable", canonical_values=("User", "Group"))),
         description="Users only: a Group as a member (nested groups) is refused with 400"),
 )
-COMMON = (Attr("externalId", case_exact=True),)
+COMMON = (Attr("externalId", case_exact=True, max_length=ID_LENGTH),)
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,8 @@ def _single(attr: Attr, value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise ScimError(400, f"{attr.name} must be a string", "invalidValue")
+    if len(value) > attr.max_length:
+        raise ScimError(400, f"{attr.name} is longer than {attr.max_length} characters", "invalidValue")
     return value
 
 

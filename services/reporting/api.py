@@ -123,7 +123,7 @@ async def leaderboard(principal: Reader, request: Request,
 @router.get("/digest", response_model=Digest, summary="The monthly digest: KPIs vs the previous month, best posts, "
             "best named ambassadors", responses={**FORBIDDEN, 200: {"content": {"text/html": {}, "text/csv": {}}}})
 async def digest(principal: Reader, request: Request,
-                 month: Annotated[str, Query(description="YYYY-MM")],
+                 month: Annotated[str, Query(max_length=7, description="YYYY-MM")],
                  format: Annotated[Literal["json", "html", "csv"], Query()] = "json") -> Any:  # noqa: A002
     if not MONTH.match(month) or not f"{domain.ALL_TIME_START:%Y-%m}" <= month < f"{domain.LATEST:%Y-%m}":
         raise HTTPException(422, f"month must be YYYY-MM, from {domain.ALL_TIME_START:%Y-%m} to before "

@@ -106,8 +106,8 @@ class KpiReport(BaseModel):
 
 
 class NetworkRates(BaseModel):
-    cpm: Annotated[float, Field(ge=0, description="Cost per thousand impressions")] = 0
-    cpc: Annotated[float, Field(ge=0, description="Cost per click")] = 0
+    cpm: Annotated[float, Field(ge=0, le=1e9, description="Cost per thousand impressions")] = 0
+    cpc: Annotated[float, Field(ge=0, le=1e9, description="Cost per click")] = 0
 
 
 class MediaRates(BaseModel):

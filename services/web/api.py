@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from services.web import domain, handlers, proxy
@@ -84,7 +84,8 @@ async def local_login(body: LoginRequest, request: Request) -> dict:
 
 @router.get("/training", response_model=TrainingKit, summary="The tenant's charter and training kit, in the "
             "caller's language, and whether he confirmed reading it")
-async def training(principal: Anyone, request: Request, lang: str | None = None) -> dict:
+async def training(principal: Anyone, request: Request,
+                   lang: Annotated[str | None, Query(max_length=35)] = None) -> dict:
     language = domain.language_of(lang or request.headers.get("accept-language"))
     return await handlers.training(_pool(request), principal, request.app.state.default_kit, language)
 
@@ -96,9 +97,13 @@ async def put_training(body: TrainingKitRequest, principal: Author, request: Req
     return await handlers.put_training(_pool(request), principal, body.texts)
 
 
-@router.post("/training/read", response_model=ReadRecorded, summary="I have read the training kit")
+@router.post("/training/read", response_model=ReadRecorded, summary="I have read the training kit",
+             responses={422: {"description": "A version the kit never had (reason unknown_version)"}})
 async def confirm_read(body: ReadConfirmation, principal: Employee, request: Request) -> dict:
-    return await handlers.confirm_read(_pool(request), principal, body.version)
+    try:
+        return await handlers.confirm_read(_pool(request), principal, body.version)
+    except handlers.UnknownKitVersion as error:
+        raise HTTPException(422, {"reason": "unknown_version", "message": str(error)}) from None
 
 
 @router.get("/me/results", response_model=MyResults, summary="My shares, clicks, reactions and reach, "

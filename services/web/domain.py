@@ -61,6 +61,12 @@ def training_text(texts: Mapping[str, str], language: str) -> tuple[str, str]:
     return language, ""
 
 
+def kit_version_exists(version: int, current: int) -> bool:
+    """Versions 1..current were written in the studio; 0 is the settings file's default kit, shown
+    before any was written (a reader may confirm it late)."""
+    return 0 <= version <= current
+
+
 def may_record_share(read_version: int | None) -> bool:
     """A first share needs the training kit read (any version: a newer kit is shown, not imposed)."""
     return read_version is not None

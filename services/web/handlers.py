@@ -18,6 +18,10 @@ class NotConfigured(Exception):
     pass
 
 
+class UnknownKitVersion(Exception):
+    pass
+
+
 class NotEnrolled(Exception):
     pass
 
@@ -48,6 +52,10 @@ async def put_training(pool: asyncpg.Pool, principal: Principal, texts: dict[str
 
 async def confirm_read(pool: asyncpg.Pool, principal: Principal, version: int) -> dict[str, Any]:
     async with pool.acquire() as conn:
+        kit = await repository.training_kit(conn, principal.tenant)
+        current = kit["version"] if kit else 0
+        if not domain.kit_version_exists(version, current):  # versions only grow: no race to fear
+            raise UnknownKitVersion(f"the training kit has no version {version} (the current one is {current})")
         return await repository.record_read(conn, principal.tenant, principal.subject, version)
 
 

@@ -53,7 +53,7 @@ class TrainingKitWritten(BaseModel):
 class ReadConfirmation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=0, description="The kit version the reader was shown")
+    version: int = Field(ge=0, le=2**31 - 1, description="The kit version the reader was shown (0: the default kit)")
 
 
 class ReadRecorded(BaseModel):

@@ -1,5 +1,9 @@
 """Every operation of every OpenAPI document, fuzzed by schemathesis from its schema, with a
 valid token of a test tenant (all roles): never a 5xx, and every answer conforms to the schema.
+Then the hostile shapes a schema does not generate, on every operation that takes a body or a
+number: 100 kB of nested arrays, nested objects past the guard's bound, and every number of a
+generated body or query replaced by 2^31, 2^63, 10^30, ±1e400 (infinite in Python) and NaN —
+never a 5xx.
 
 Each service runs in this process under uvicorn on a loopback port (its lifespan started: pool,
 migrations, broker), so the calls go through the whole stack. Examples per operation:
@@ -8,6 +12,7 @@ collected across all operations and reported together, each with a curl reproduc
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -26,11 +31,18 @@ from services.reporting.main import ReportingSettings
 from services.reporting.main import create_app as reporting_app
 from services.tracking.main import TrackingSettings
 from services.tracking.main import create_app as tracking_app
+from services.web.main import WebSettings
+from services.web.main import create_app as web_app
 from tests.support import new_tenant, serving, settings_for, token
 
 pytestmark = pytest.mark.integration
 
 EXAMPLES = int(os.environ.get("PORTEVOIX_FUZZ_EXAMPLES", "10"))
+SERVICES = ["content", "distribution", "tracking", "reporting", "web"]
+NESTED = {"100 kB of nested arrays": b"[" * 50_000 + b"]" * 50_000,
+          "65 nested objects": b'{"a":' * 65 + b"1" + b"}" * 65}
+HUGE = (str(2**31), str(2**63), str(10**30), "1e400", "-1e400", "NaN")
+_NUMBER = "__a number__"
 ROLES = ("admin", "editor", "approver", "analyst", "employee", "privacy")
 # Known failures, each reported to be fixed in its service: "METHOD path" -> why.
 KNOWN: dict[str, str] = {}
@@ -43,8 +55,11 @@ def servers(kafka_bootstrap: str, database_url: str) -> Iterator[dict[str, str]]
         "distribution": distribution_app(settings_for(DistributionSettings, kafka_bootstrap, database_url)),
         "tracking": tracking_app(settings_for(TrackingSettings, kafka_bootstrap, database_url)),
         "reporting": reporting_app(settings_for(ReportingSettings, kafka_bootstrap, database_url)),
-    }) as urls:
-        yield urls
+    }) as urls, serving({"web": web_app(settings_for(
+        WebSettings, kafka_bootstrap, database_url, content_base_url=urls["content"],
+        distribution_base_url=urls["distribution"], tracking_base_url=urls["tracking"],
+        reporting_base_url=urls["reporting"]))}) as web:
+        yield {**urls, **web}
 
 
 def fuzz_operation(operation: Any, base_url: str, headers: dict[str, str]) -> str | None:
@@ -73,21 +88,80 @@ def fuzz_operation(operation: Any, base_url: str, headers: dict[str, str]) -> st
     return None
 
 
-@pytest.mark.parametrize("service", ["content", "distribution", "tracking", "reporting"])
-def test_no_operation_answers_a_5xx_or_outside_its_schema(servers: dict[str, str], service: str) -> None:
-    base_url = servers[service]
+def _with_numbers(value: Any) -> tuple[Any, bool]:
+    """The value with every number replaced by a placeholder (later, the literal); whether any was."""
+    if isinstance(value, bool):
+        return value, False
+    if isinstance(value, int | float):
+        return _NUMBER, True
+    if isinstance(value, dict):
+        pairs = {k: _with_numbers(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(found for _, found in pairs.values())
+    if isinstance(value, list):
+        items = [_with_numbers(v) for v in value]
+        return [v for v, _ in items], any(found for _, found in items)
+    return value, False
+
+
+def hostile_requests(case: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(what, extra call arguments) for one generated case: raw bodies replace its body."""
+    json_type = {"content-type": "application/json"}
+    if case.method.upper() in ("POST", "PUT", "PATCH"):
+        for what, body in NESTED.items():
+            yield what, {"data": body, "headers": json_type}
+    for literal in HUGE:
+        body, found = _with_numbers(case.body) if isinstance(case.body, dict | list) else (None, False)
+        if found:
+            raw = json.dumps(body).replace(json.dumps(_NUMBER), literal).encode()
+            yield f"every number of the body {literal}", {"data": raw, "headers": json_type}
+        numbers = {k: literal for k, v in (case.query or {}).items() if isinstance(v, int | float)
+                   and not isinstance(v, bool)}
+        if numbers:
+            yield f"every number of the query {literal}", {"params": numbers}
+
+
+def hostile_operation(operation: Any, base_url: str, headers: dict[str, str]) -> str | None:
+    """The hostile shapes on a few generated cases of one operation: the first 5xx, reproducible."""
+    failure: dict[str, str] = {}
+
+    @hypothesis.settings(max_examples=3, deadline=None, database=None, derandomize=True,
+                         suppress_health_check=list(hypothesis.HealthCheck), phases=[hypothesis.Phase.generate])
+    @hypothesis.given(case=operation.as_strategy())
+    def run(case: Any) -> None:
+        for what, extra in hostile_requests(case):
+            sent = {**headers, **extra.pop("headers", {})}
+            response = case.call(base_url=base_url, headers=sent, timeout=30, **extra)
+            if response.status_code >= 500 and "text" not in failure:
+                failure["text"] = (f"{what}: {response.status_code} {response.text[:300]}\n"
+                                   f"  case: {case.as_curl_command(headers=headers)}")
+
+    run()
+    return failure.get("text")
+
+
+def each_operation(base_url: str, service: str, check: Any) -> None:
+    """``check`` on every operation of the service's OpenAPI document, failures reported together."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
-    tenant = new_tenant()
-    headers = token(tenant, *ROLES)
+    headers = token(new_tenant(), *ROLES)
     failures, known, tried = [], [], 0
     for result in schema.get_all_operations():
         operation = result.ok()
         label = f"{operation.method.upper()} {operation.path}"
         tried += 1
-        found = fuzz_operation(operation, base_url, headers)
+        found = check(operation, base_url, headers)
         if found:
             (known if label in KNOWN else failures).append(f"{service} {label}: {found}")
     assert tried > 0
     for failure in known:  # reported, not failed: each is a defect filed for its service
         warnings.warn(f"known failure: {failure[:2000]}", stacklevel=1)
     assert not failures, f"{len(failures)} of {tried} operations failed:\n" + "\n\n".join(failures)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_operation_answers_a_5xx_or_outside_its_schema(servers: dict[str, str], service: str) -> None:
+    each_operation(servers[service], service, fuzz_operation)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_operation_answers_a_5xx_to_deep_nesting_or_huge_numbers(servers: dict[str, str], service: str) -> None:
+    each_operation(servers[service], service, hostile_operation)
