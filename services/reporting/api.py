@@ -91,13 +91,17 @@ async def series(principal: Reader, request: Request, scope_type: ScopeType = Sc
                  scope_id: ScopeId = None, window: Window = Window.day,
                  start: Annotated[datetime | None, Query(alias="from", description="Default: `to`"), Instant] = None,
                  end: Annotated[datetime | None, Query(alias="to", description="Default: now"), Instant] = None,
-                 limit: Annotated[int, Query(ge=1, le=1000, description="At most this many points")] = 400,
+                 limit: Annotated[int, Query(ge=1, le=1000, description="At most this many points: the newest "
+                                             "windows of a longer range (flagged truncated)")] = 400,
                  format: CSV_OR_JSON = "json") -> Any:  # noqa: A002
     if start and end and start > end:
         raise HTTPException(422, "from must not be after to")
     body = await _call(handlers.read_series(_pool(request), principal, scope_type, scope_id, window, start, end, limit))
     if format == "csv":
-        return _csv(*views.series_rows(body, domain.KPI_NAMES), "kpi-series")
+        answer = _csv(*views.series_rows(body, domain.KPI_NAMES), "kpi-series")
+        answer.headers["X-Portevoix-Truncated"] = str(body["truncated"]).lower()
+        answer.headers["X-Portevoix-Windows-In-Range"] = str(body["windows_in_range"])
+        return answer
     return body
 
 

@@ -80,19 +80,39 @@ def readable(at: datetime) -> bool:
         return False
 
 
+def windows_between(window: Window, first: datetime, last: datetime) -> int:
+    """How many windows overlap [first, last] (counted, not listed: a range may hold millions)."""
+    if window is Window.all:
+        return 1
+    a, b = window_start(window, first), window_start(window, last)
+    if b < a:
+        return 0
+    if window is Window.month:
+        return (b.year - a.year) * 12 + b.month - a.month + 1
+    return int((b - a) / (timedelta(hours=1) if window is Window.hour else timedelta(days=1))) + 1
+
+
+def previous_start(window: Window, start: datetime) -> datetime:
+    """The start of the window before the one starting at ``start`` (not for all time)."""
+    if window is Window.month:
+        return (start - timedelta(days=1)).replace(day=1)
+    return start - (timedelta(hours=1) if window is Window.hour else timedelta(days=1))
+
+
 def window_starts(window: Window, first: datetime, last: datetime, limit: int) -> list[datetime]:
-    """The starts of the windows overlapping [first, last], oldest first, at most ``limit``."""
+    """The starts of the windows overlapping [first, last], oldest first: the newest ``limit``
+    of them when there are more (a long range is cut at its old end, see ``windows_between``)."""
     if window is Window.all:
         return [ALL_TIME_START]  # the one window, whatever the range
+    oldest = window_start(window, first)
     starts: list[datetime] = []
-    start = window_start(window, first)
-    while start <= last and len(starts) < limit:
+    start = window_start(window, last)
+    while start >= oldest and len(starts) < limit:
         starts.append(start)
-        end = window_end(window, start)
-        if end is None:
+        if start <= ALL_TIME_START:
             break
-        start = end
-    return starts
+        start = previous_start(window, start)
+    return starts[::-1]
 
 
 # --- KPIs ------------------------------------------------------------------------------------

@@ -199,11 +199,13 @@ async def read_kpis(pool: asyncpg.Pool, principal: Principal, scope_type: ScopeT
 
 async def read_series(pool: asyncpg.Pool, principal: Principal, scope_type: ScopeType, scope_id: str | None,
                       window: Window, first: datetime | None, last: datetime | None, limit: int) -> dict[str, Any]:
-    """The KPIs of each window of the range, oldest first."""
+    """The KPIs of each window of the range, oldest first; of its newest ``limit`` windows when
+    it holds more, flagged ``truncated``."""
     now = datetime.now(UTC)
     last = last or now
     first = first or last
     starts = domain.window_starts(window, first, last, limit)
+    in_range = domain.windows_between(window, first, last)
     async with pool.acquire() as conn:
         scope_id = await _check_scope(conn, principal, scope_type, scope_id)
         rates = await repository.media_rates(conn, principal.tenant)
@@ -215,7 +217,7 @@ async def read_series(pool: asyncpg.Pool, principal: Principal, scope_type: Scop
                            "kpis": domain.kpi_values(counted.get(start, {}), rates, directory)})
     return {"tenant": principal.tenant, "scope_type": scope_type, "scope_id": scope_id, "window": window,
             "definitions_version": domain.DEFINITIONS_VERSION, "currency": rates.currency if rates else None,
-            "points": points}
+            "points": points, "windows_in_range": in_range, "truncated": in_range > len(starts)}
 
 
 def definitions() -> dict[str, Any]:

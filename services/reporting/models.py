@@ -38,7 +38,10 @@ class KpiSeries(BaseModel):
     window: Window
     definitions_version: str
     currency: str | None
-    points: list[SeriesPoint] = Field(description="One per window of the range, oldest first")
+    points: list[SeriesPoint] = Field(description="One per window of the range, oldest first; when the range holds "
+                                                  "more windows than `limit`, only the newest `limit` of them")
+    windows_in_range: int = Field(description="How many windows the range holds")
+    truncated: bool = Field(description="True when points are fewer than windows_in_range (the oldest left out)")
 
 
 class Definition(BaseModel):

@@ -34,6 +34,7 @@ from services.reporting.domain import (
     window_end,
     window_start,
     window_starts,
+    windows_between,
 )
 from shared.events import ContentPublished, EngagementKind, EngagementRecorded, NotificationSent
 
@@ -62,6 +63,20 @@ def test_windows_start_and_end_in_utc() -> None:
     assert len(window_starts(Window.day, datetime(2026, 3, 1, tzinfo=UTC), NOW, limit=3)) == 3
     long_ago = datetime(3, 8, 15, tzinfo=UTC)
     assert window_starts(Window.all, long_ago, long_ago, limit=1) == [window_start(Window.all, NOW)]
+
+
+def test_a_long_range_keeps_its_newest_windows_and_counts_them_all() -> None:
+    first = datetime(1970, 1, 1, tzinfo=UTC)
+    assert window_starts(Window.day, datetime(2026, 3, 1, tzinfo=UTC), NOW, limit=3) == [
+        datetime(2026, 3, d, tzinfo=UTC) for d in (12, 13, 14)]
+    assert window_starts(Window.month, first, NOW, limit=2) == [datetime(2026, 2, 1, tzinfo=UTC),
+                                                                datetime(2026, 3, 1, tzinfo=UTC)]
+    assert window_starts(Window.hour, first, datetime(1970, 1, 1, 1, tzinfo=UTC), limit=5) == [
+        first, datetime(1970, 1, 1, 1, tzinfo=UTC)]
+    assert windows_between(Window.day, datetime(2026, 3, 1, tzinfo=UTC), NOW) == 14
+    assert windows_between(Window.month, first, NOW) == 56 * 12 + 3
+    assert windows_between(Window.hour, first, NOW) == int((NOW - first).total_seconds() // 3600) + 1
+    assert windows_between(Window.all, first, NOW) == 1
 
 
 def test_kpis_are_asked_from_the_all_time_window_start_to_before_every_window_end_overflows() -> None:
