@@ -262,6 +262,21 @@ class Effect(NamedTuple):
 class ContentFacts:
     owner_subsidiary: str | None
     campaign: str | None
+    published_at: datetime | None = None
+
+
+# An engagement may be dated this much before its content's publication (clocks of networks,
+# connectors and our services differ); earlier, it cannot be about this content: refused.
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+def engagement_refused(data: EngagementRecorded, content: ContentFacts | None) -> str | None:
+    """Why an engagement cannot be counted, or None. Only a content whose publication is known
+    can be checked (one read later is not: the engagement was counted on arrival)."""
+    if content is None or content.published_at is None or data.occurred_at >= content.published_at - CLOCK_SKEW:
+        return None
+    return (f"engagement occurred_at {data.occurred_at.isoformat()} is before its content {data.content_id} "
+            f"was published ({content.published_at.isoformat()}, clock skew tolerated {CLOCK_SKEW})")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from services.reporting.domain import (
     Window,
 )
 from shared.auth import Principal
+from shared.consumer import Rejections
 from shared.envelope import CloudEvent
 from shared.events import AmbassadorProfile, EngagementKind, EngagementRecorded
 
@@ -98,13 +99,22 @@ async def on_notifications(conn: asyncpg.Connection, events: list[CloudEvent[Any
     await _apply(conn, [(e.tenantid, x) for e in events for x in domain.notification_effects(e.tenantid, e.data)])
 
 
-async def on_engagements(conn: asyncpg.Connection, events: list[CloudEvent[Any]]) -> None:
+async def on_engagements(conn: asyncpg.Connection, events: list[CloudEvent[Any]]) -> Rejections:
     """Counted in every scope known now; what the content's publication or the ambassador's
-    profile would add is owed, and added when that fact arrives (see pending_engagements)."""
+    profile would add is owed, and added when that fact arrives (see pending_engagements).
+    An engagement dated before its (known) content was published is rejected: the DLQ."""
     contents = {(e.tenantid, e.data.content_id) for e in events}
     ambassadors = {(e.tenantid, e.data.ambassador_id) for e in events if e.data.ambassador_id}
     await repository.lock_entities(conn, contents, ambassadors, shared=True)
     known_contents = await repository.content_facts(conn, contents)
+    rejected: Rejections = []
+    for event in events:
+        cause = domain.engagement_refused(event.data, known_contents.get((event.tenantid, event.data.content_id)))
+        if cause:
+            rejected.append((event, cause))
+    if rejected:
+        refused = {id(event) for event, _ in rejected}
+        events = [e for e in events if id(e) not in refused]
     profiles = await repository.profiles_as_of(conn, sorted(
         {(e.tenantid, e.data.ambassador_id, e.data.occurred_at) for e in events if e.data.ambassador_id}))
 
@@ -131,6 +141,7 @@ async def on_engagements(conn: asyncpg.Connection, events: list[CloudEvent[Any]]
     await repository.note_first_shares(conn, first_shares)
     await repository.note_share_days(conn, share_days)
     await _apply(conn, effects)
+    return rejected
 
 
 async def _settle(conn: asyncpg.Connection, tenant: str, rows: list[asyncpg.Record]) -> Effects:

@@ -144,12 +144,13 @@ async def content_facts(conn: asyncpg.Connection, keys: set[tuple[str, str]]) ->
     if not keys:
         return {}
     rows = await conn.fetch(
-        """SELECT c.tenant, c.content_id, c.owner_subsidiary, c.campaign
+        """SELECT c.tenant, c.content_id, c.owner_subsidiary, c.campaign, c.published_at
            FROM unnest($1::text[], $2::text[]) AS k(tenant, content_id)
            JOIN contents c ON c.tenant = k.tenant AND c.content_id = k.content_id
            WHERE c.published_at IS NOT NULL""",
         [t for t, _ in keys], [c for _, c in keys])
-    return {(r["tenant"], r["content_id"]): ContentFacts(r["owner_subsidiary"], r["campaign"]) for r in rows}
+    return {(r["tenant"], r["content_id"]): ContentFacts(r["owner_subsidiary"], r["campaign"], r["published_at"])
+            for r in rows}
 
 
 async def record_history(conn: asyncpg.Connection, tenant: str, ambassador_id: str, effective_at: datetime,

@@ -9,6 +9,7 @@ import pytest
 
 from services.reporting import views
 from services.reporting.domain import (
+    CLOCK_SKEW,
     DEFINITIONS,
     KIND_KPIS,
     KPI_NAMES,
@@ -22,6 +23,7 @@ from services.reporting.domain import (
     Window,
     content_published_effects,
     engagement_effects,
+    engagement_refused,
     engagements_effects,
     expand,
     kpi_values,
@@ -36,7 +38,7 @@ from services.reporting.domain import (
     window_starts,
     windows_between,
 )
-from shared.events import ContentPublished, EngagementKind, EngagementRecorded, NotificationSent
+from shared.events import ContentPublished, EngagementKind, EngagementRecorded, Network, NotificationSent
 
 T = "acme"
 NOW = datetime(2026, 3, 14, 9, 41, 7, tzinfo=UTC)
@@ -199,3 +201,17 @@ def test_subsidiary_reader_reads_only_its_subtree() -> None:
 def test_csv_quotes_what_needs_it() -> None:
     text = views.to_csv([{"id": "a,b", "value": 1, "title": None}], ["id", "value", "title"])
     assert text == 'id,value,title\r\n"a,b",1,\r\n'
+
+
+def test_an_engagement_before_its_content_was_published_is_refused_beyond_the_clock_skew() -> None:
+    published = datetime(2026, 3, 14, 9, tzinfo=UTC)
+    content = ContentFacts("de", None, published)
+
+    def reaction(at: datetime) -> EngagementRecorded:
+        return EngagementRecorded(content_id="c1", kind=EngagementKind.reaction, network=Network.linkedin,
+                                  occurred_at=at)
+    assert engagement_refused(reaction(published - CLOCK_SKEW), content) is None
+    assert engagement_refused(reaction(datetime(1999, 1, 1, tzinfo=UTC)), ContentFacts("de", None)) is None
+    assert engagement_refused(reaction(datetime(1999, 1, 1, tzinfo=UTC)), None) is None  # not known yet
+    cause = engagement_refused(reaction(published - CLOCK_SKEW - timedelta(seconds=1)), content)
+    assert cause is not None and "before its content c1 was published" in cause

@@ -1,0 +1,84 @@
+"""Reporting's edges against the real Kafka and PostgreSQL (issue 17 item 8): engagements dated
+before their content, KPI webhook subscriptions that can be paused and deleted, milestones, the
+directory KPIs on the stream, the business gauges the dashboard queries."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from services.reporting.main import ReportingSettings, create_app
+from shared import topics
+from shared.envelope import CloudEvent, new_event
+from shared.events import ContentPublished, EngagementKind, EngagementRecorded, Network
+from shared.topics import Topic
+from tests.support import eventually, header, new_tenant, produce, read_topic, running, settings_for, token
+from tests.support import kafka_record as record
+
+pytestmark = pytest.mark.integration
+
+
+def settings(kafka_bootstrap: str, database_url: str, **extra: Any) -> ReportingSettings:
+    return settings_for(ReportingSettings, kafka_bootstrap, database_url, kpi_stream_min_interval_seconds=0.2,
+                        kpi_stream_tick_seconds=0.1, webhook_tick_seconds=0.1,
+                        webhook_retry_delays_seconds=[0.1, 0.1, 0.1], **extra)
+
+
+def event(tenant: str, type_: str, subject: str, data: BaseModel) -> CloudEvent[Any]:
+    return new_event(type_, source="tests/reporting-edges", subject=subject, tenant=tenant, data=data)
+
+
+async def send(kafka_bootstrap: str, topic: Topic, events: list[CloudEvent[Any]]) -> None:
+    await produce(kafka_bootstrap, topic.name, [record(e) for e in events])
+
+
+def published(tenant: str, content_id: str, when: datetime, owner: str = "fr") -> CloudEvent[Any]:
+    return event(tenant, "content.published", content_id, ContentPublished(
+        content_id=content_id, revision=1, title=f"Title {content_id}", url="https://example.com/n", language="fr",
+        owner_subsidiary=owner, published_at=when))
+
+
+def engaged(tenant: str, content_id: str, kind: EngagementKind, when: datetime, count: int = 1,
+            ambassador_id: str | None = None) -> CloudEvent[Any]:
+    return event(tenant, "engagement.recorded", content_id, EngagementRecorded(
+        content_id=content_id, ambassador_id=ambassador_id, kind=kind, network=Network.linkedin, count=count,
+        occurred_at=when))
+
+
+async def kpis(client: httpx.AsyncClient, tenant: str, **params: Any) -> dict[str, Any]:
+    response = await client.get("/v1/kpis", params=params, headers=token(tenant, "analyst"))
+    assert response.status_code == 200, response.text
+    return response.json()["kpis"]
+
+
+async def test_an_engagement_dated_before_its_content_was_published_is_dead_lettered_with_its_cause(
+        kafka_bootstrap: str, database_url: str) -> None:
+    tenant = new_tenant()
+    now = datetime.now(UTC)
+    async with running(create_app(settings(kafka_bootstrap, database_url))) as client:
+        await send(kafka_bootstrap, topics.CONTENT_LIFECYCLE, [published(tenant, "today", now)])
+
+        async def content_known() -> bool:
+            return (await kpis(client, tenant)).get("contents_published") == 1
+        await eventually(content_known)
+        ancient = engaged(tenant, "today", EngagementKind.reaction, datetime(1999, 5, 1, tzinfo=UTC), count=7)
+        skewed = engaged(tenant, "today", EngagementKind.reaction, now - timedelta(minutes=2), count=2)
+        early = engaged(tenant, "today", EngagementKind.reaction, now - timedelta(hours=2), count=100)
+        await send(kafka_bootstrap, topics.ENGAGEMENTS, [ancient, skewed, early])
+
+        async def counted() -> dict[str, Any] | None:
+            values = await kpis(client, tenant)
+            return values if values.get("reactions") else None
+        values = await eventually(counted)
+        dead = await read_topic(kafka_bootstrap, topics.ENGAGEMENTS.dlq.name,
+                                lambda r: header(r, "ce_id") in (ancient.id, early.id), expect=2, settle=1)
+        assert sorted(header(r, "ce_id") for r in dead) == sorted([ancient.id, early.id])
+        assert all("before its content today was published" in header(r, "x-portevoix-dlq-cause") for r in dead)
+        assert values["reactions"] == 2  # within the clock-skew tolerance: counted; the others never
+        assert (await kpis(client, tenant, window="month", at="1999-05-01T00:00:00Z")).get("reactions", 0) == 0
+        assert json.loads(dead[0].value)["content_id"] == "today"  # the original bytes, to replay if repaired
