@@ -26,6 +26,7 @@ from services.reporting.models import (
     MediaRates,
     NewWebhook,
     Webhook,
+    WebhookChange,
     WebhookRequest,
 )
 from shared.auth import Principal, require
@@ -170,6 +171,19 @@ async def add_webhook(principal: Admin, request: Request, body: WebhookRequest) 
             responses=FORBIDDEN)
 async def list_webhooks(principal: Admin, request: Request) -> Any:
     return await _call(handlers.webhooks(_pool(request), principal))
+
+
+@router.patch("/webhooks/{subscription_id}", response_model=Webhook, summary="Pause or resume a subscription",
+              responses={**FORBIDDEN, 404: {"description": "No such subscription in the caller's tenant"}})
+async def change_webhook(principal: Admin, request: Request, subscription_id: uuid.UUID, body: WebhookChange) -> Any:
+    return await _call(handlers.set_webhook_active(_pool(request), principal, subscription_id, body.active))
+
+
+@router.delete("/webhooks/{subscription_id}", status_code=204, summary="Delete a subscription and its deliveries",
+               responses={**FORBIDDEN, 404: {"description": "No such subscription in the caller's tenant"}})
+async def delete_webhook(principal: Admin, request: Request, subscription_id: uuid.UUID) -> Response:
+    await _call(handlers.delete_webhook(_pool(request), principal, subscription_id))
+    return Response(status_code=204)
 
 
 @router.get("/webhooks/deliveries", response_model=list[Delivery], summary="Recent deliveries, newest first",

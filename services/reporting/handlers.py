@@ -329,6 +329,23 @@ async def webhooks(pool: asyncpg.Pool, principal: Principal) -> list[dict[str, A
         return await repository.subscriptions(conn, principal.tenant)
 
 
+async def set_webhook_active(pool: asyncpg.Pool, principal: Principal, subscription_id: uuid.UUID,
+                             active: bool) -> dict[str, Any]:
+    _group_level(principal)
+    async with pool.acquire() as conn:
+        changed = await repository.set_subscription_active(conn, principal.tenant, subscription_id, active)
+    if changed is None:
+        raise NotFound(f"no webhook subscription {subscription_id}")
+    return changed
+
+
+async def delete_webhook(pool: asyncpg.Pool, principal: Principal, subscription_id: uuid.UUID) -> None:
+    _group_level(principal)
+    async with pool.acquire() as conn:
+        if not await repository.delete_subscription(conn, principal.tenant, subscription_id):
+            raise NotFound(f"no webhook subscription {subscription_id}")
+
+
 async def deliveries(pool: asyncpg.Pool, principal: Principal, limit: int) -> list[dict[str, Any]]:
     _group_level(principal)
     async with pool.acquire() as conn:

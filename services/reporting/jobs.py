@@ -117,9 +117,11 @@ def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 
 async def deliver_due(pool: asyncpg.Pool, client: httpx.AsyncClient, retry_delays: list[float],
-                      batch: int = 50) -> int:
-    """One round: POST each due delivery, signed; a 2xx is delivered, anything else is retried
-    after the next delay, and failed once the delays are spent (replayable through the API)."""
+                      pause_after: int = 20, batch: int = 50) -> int:
+    """One round: POST each due delivery of an active subscription, signed; a 2xx is delivered,
+    anything else is retried after the next delay, and failed once the delays are spent
+    (replayable through the API). A subscription whose attempts failed ``pause_after`` times in
+    a row is paused: its deliveries wait until an admin resumes it."""
     async with pool.acquire() as conn, conn.transaction():
         due = await repository.due_deliveries(conn, batch)
         results = await asyncio.gather(*(_post(client, d) for d in due))
@@ -128,6 +130,10 @@ async def deliver_due(pool: asyncpg.Pool, client: httpx.AsyncClient, retry_delay
             retry = retry_delays[attempt] if error and attempt < len(retry_delays) else None
             await repository.delivery_outcome(conn, delivery["id"], delivered=error is None, error=error,
                                               retry_in_seconds=retry)
+            if await repository.subscription_outcome(conn, delivery["subscription_id"], error, pause_after):
+                log.warning("webhook subscription %s paused after %d failed attempts in a row",
+                            delivery["subscription_id"], pause_after)
+                metrics.WEBHOOK_AUTO_PAUSED.inc()
             metrics.WEBHOOK_DELIVERIES.labels("delivered" if error is None else
                                               ("retried" if retry is not None else "failed")).inc()
     return len(due)
@@ -148,11 +154,11 @@ async def _post(client: httpx.AsyncClient, delivery: asyncpg.Record) -> str | No
 
 
 async def run_webhooks(pool: asyncpg.Pool, retry_delays: list[float], tick_seconds: float,
-                       timeout_seconds: float) -> None:
+                       timeout_seconds: float, pause_after: int) -> None:
     async with httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False) as client:
         while True:
             try:
-                while await deliver_due(pool, client, retry_delays):
+                while await deliver_due(pool, client, retry_delays, pause_after):
                     pass
             except asyncio.CancelledError:
                 raise

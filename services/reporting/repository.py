@@ -456,23 +456,60 @@ async def record_emissions(conn: asyncpg.Connection, keys: list[asyncpg.Record],
 # --- webhooks ----------------------------------------------------------------------------------------
 
 
+_SUBSCRIPTION = "id, url, event_types, created_at, active, paused_at, paused_reason, consecutive_failures"
+
+
 async def add_subscription(conn: asyncpg.Connection, tenant: str, url: str, secret: str,
                            event_types: list[str]) -> dict[str, Any]:
     row = await conn.fetchrow(
-        """INSERT INTO webhook_subscriptions (id, tenant, url, secret, event_types) VALUES ($1, $2, $3, $4, $5)
-           RETURNING id, url, event_types, created_at""", uuid.uuid4(), tenant, url, secret, event_types)
+        f"""INSERT INTO webhook_subscriptions (id, tenant, url, secret, event_types) VALUES ($1, $2, $3, $4, $5)
+            RETURNING {_SUBSCRIPTION}""", uuid.uuid4(), tenant, url, secret, event_types)
     return dict(row)
 
 
 async def subscriptions(conn: asyncpg.Connection, tenant: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        "SELECT id, url, event_types, created_at FROM webhook_subscriptions WHERE tenant = $1 ORDER BY created_at",
-        tenant)
+        f"SELECT {_SUBSCRIPTION} FROM webhook_subscriptions WHERE tenant = $1 ORDER BY created_at", tenant)
     return [dict(r) for r in rows]
 
 
+async def set_subscription_active(conn: asyncpg.Connection, tenant: str, subscription_id: uuid.UUID,
+                                  active: bool) -> dict[str, Any] | None:
+    """Pause or resume (which forgets the failures counted so far)."""
+    row = await conn.fetchrow(
+        f"""UPDATE webhook_subscriptions SET active = $3,
+                paused_at = CASE WHEN $3 THEN NULL WHEN active THEN now() ELSE paused_at END,
+                paused_reason = CASE WHEN $3 THEN NULL WHEN active THEN 'paused by an admin' ELSE paused_reason END,
+                consecutive_failures = CASE WHEN $3 THEN 0 ELSE consecutive_failures END
+            WHERE tenant = $1 AND id = $2 RETURNING {_SUBSCRIPTION}""", tenant, subscription_id, active)
+    return dict(row) if row else None
+
+
+async def delete_subscription(conn: asyncpg.Connection, tenant: str, subscription_id: uuid.UUID) -> bool:
+    """The subscription and its deliveries (ON DELETE CASCADE)."""
+    return await conn.fetchval("DELETE FROM webhook_subscriptions WHERE tenant = $1 AND id = $2 RETURNING true",
+                               tenant, subscription_id) is not None
+
+
+async def subscription_outcome(conn: asyncpg.Connection, subscription_id: uuid.UUID, error: str | None,
+                               pause_after: int) -> bool:
+    """Count an attempt's failure in a row (a success resets it); True when this one paused it."""
+    return bool(await conn.fetchval(
+        """UPDATE webhook_subscriptions s SET
+               consecutive_failures = CASE WHEN $2::text IS NULL THEN 0 ELSE s.consecutive_failures + 1 END,
+               active = s.active AND NOT o.pausing,
+               paused_at = CASE WHEN o.pausing THEN now() ELSE s.paused_at END,
+               paused_reason = CASE WHEN o.pausing
+                                    THEN format('paused after %s failed attempts in a row (last: %s)', $3, $2)
+                                    ELSE s.paused_reason END
+           FROM (SELECT active AND $2::text IS NOT NULL AND consecutive_failures + 1 >= $3 AS pausing
+                 FROM webhook_subscriptions WHERE id = $1) o
+           WHERE s.id = $1 RETURNING o.pausing""",
+        subscription_id, error, pause_after))
+
+
 async def subscribed_tenants(conn: asyncpg.Connection, tenants: set[str]) -> set[str]:
-    rows = await conn.fetch("SELECT DISTINCT tenant FROM webhook_subscriptions WHERE tenant = ANY($1::text[])",
+    rows = await conn.fetch("SELECT DISTINCT tenant FROM webhook_subscriptions WHERE active AND tenant = ANY($1::text[])",
                             list(tenants))
     return {r["tenant"] for r in rows}
 
@@ -484,15 +521,15 @@ async def enqueue_deliveries(conn: asyncpg.Connection, payloads: list[tuple[str,
             """INSERT INTO webhook_deliveries (id, tenant, subscription_id, event_type, payload)
                SELECT gen_random_uuid(), p.tenant, s.id, p.event_type, p.payload::jsonb
                FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS p(tenant, event_type, payload, n)
-               JOIN webhook_subscriptions s ON s.tenant = p.tenant AND p.event_type = ANY(s.event_types)
+               JOIN webhook_subscriptions s ON s.tenant = p.tenant AND p.event_type = ANY(s.event_types) AND s.active
                ORDER BY p.n, s.created_at""",
             [t for t, _, _ in payloads], [e for _, e, _ in payloads], [json.dumps(p) for _, _, p in payloads])
 
 
 async def due_deliveries(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT d.id, d.tenant, d.event_type, d.payload, d.attempts, d.created_at, s.url, s.secret
-           FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
+        """SELECT d.id, d.tenant, d.subscription_id, d.event_type, d.payload, d.attempts, d.created_at, s.url, s.secret
+           FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.active
            WHERE d.status = 'pending' AND d.next_attempt_at <= now()
            ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED""", limit)
 

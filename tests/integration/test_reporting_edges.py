@@ -4,12 +4,14 @@ directory KPIs on the stream, the business gauges the dashboard queries."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from services.reporting.main import ReportingSettings, create_app
@@ -17,6 +19,7 @@ from shared import topics
 from shared.envelope import CloudEvent, new_event
 from shared.events import ContentPublished, EngagementKind, EngagementRecorded, Network
 from shared.topics import Topic
+from tests.integration.test_reporting_kpis import receiver
 from tests.support import eventually, header, new_tenant, produce, read_topic, running, settings_for, token
 from tests.support import kafka_record as record
 
@@ -82,3 +85,57 @@ async def test_an_engagement_dated_before_its_content_was_published_is_dead_lett
         assert values["reactions"] == 2  # within the clock-skew tolerance: counted; the others never
         assert (await kpis(client, tenant, window="month", at="1999-05-01T00:00:00Z")).get("reactions", 0) == 0
         assert json.loads(dead[0].value)["content_id"] == "today"  # the original bytes, to replay if repaired
+
+
+async def test_a_dead_webhook_endpoint_is_paused_after_failures_in_a_row_and_subscriptions_can_be_deleted(
+        kafka_bootstrap: str, database_url: str) -> None:
+    tenant, other = new_tenant(), new_tenant()
+    admin = token(tenant, "admin")
+    app = create_app(settings(kafka_bootstrap, database_url, webhook_pause_after_failures=3))
+    async with receiver(fail_first=10**6) as (url, received), running(app) as client:
+        created = await client.post("/v1/kpis/webhooks", json={"url": url, "event_types": ["kpi.changed"]},
+                                    headers=admin)
+        assert created.status_code == 201, created.text
+        subscription = created.json()["id"]
+        assert (created.json()["active"], created.json()["consecutive_failures"]) == (True, 0)
+        before = auto_paused()
+        await send(kafka_bootstrap, topics.ENGAGEMENTS, [
+            engaged(tenant, "dead", EngagementKind.share, datetime.now(UTC))])
+
+        async def paused() -> dict[str, Any] | None:
+            listed = (await client.get("/v1/kpis/webhooks", headers=admin)).json()
+            return listed[0] if not listed[0]["active"] else None
+        state = await eventually(paused)
+        assert "paused after 3 failed attempts in a row (last: HTTP 500)" == state["paused_reason"]
+        assert auto_paused() == before + 1
+        calls = len(received)
+        assert calls >= 3
+        await asyncio.sleep(1.0)  # retries were due every 0.1 s: none is sent any more
+        assert len(received) == calls
+
+        wrong = await client.patch(f"/v1/kpis/webhooks/{subscription}", json={"active": True},
+                                   headers=token(other, "admin"))
+        assert wrong.status_code == 404
+        resumed = await client.patch(f"/v1/kpis/webhooks/{subscription}", json={"active": True}, headers=admin)
+        assert resumed.status_code == 200, resumed.text
+        assert (resumed.json()["active"], resumed.json()["consecutive_failures"], resumed.json()["paused_reason"]) == \
+            (True, 0, None)
+        await eventually(lambda: asyncio.sleep(0, len(received) > calls))  # the pending deliveries go again
+        await eventually(paused)  # and, the endpoint still dead, it is paused again
+        assert auto_paused() == before + 2
+        spare = (await client.post("/v1/kpis/webhooks", json={"url": url, "event_types": ["kpi.milestone"]},
+                                   headers=admin)).json()["id"]
+        by_admin = await client.patch(f"/v1/kpis/webhooks/{spare}", json={"active": False}, headers=admin)
+        assert (by_admin.json()["active"], by_admin.json()["paused_reason"]) == (False, "paused by an admin")
+        assert (await client.delete(f"/v1/kpis/webhooks/{spare}", headers=admin)).status_code == 204
+
+        assert (await client.delete(f"/v1/kpis/webhooks/{subscription}", headers=token(other, "admin"))).status_code \
+            == 404
+        assert (await client.delete(f"/v1/kpis/webhooks/{subscription}", headers=admin)).status_code == 204
+        assert (await client.get("/v1/kpis/webhooks", headers=admin)).json() == []
+        assert (await client.get("/v1/kpis/webhooks/deliveries", headers=admin)).json() == []
+        assert (await client.delete(f"/v1/kpis/webhooks/{subscription}", headers=admin)).status_code == 404
+
+
+def auto_paused() -> float:
+    return REGISTRY.get_sample_value("portevoix_webhook_subscriptions_auto_paused_total") or 0.0
