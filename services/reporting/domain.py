@@ -483,19 +483,26 @@ def change(current: float | int | None, previous: float | int | None) -> float |
 
 
 MILESTONE_KPIS = ("shares", "clicks_total", "impressions", "potential_reach", "sharing_ambassadors")
+MILESTONE_SCOPES = (ScopeType.tenant, ScopeType.subsidiary)  # all time only
 
 
 def milestones_crossed(before: Mapping[str, float], after: Mapping[str, float]) -> list[tuple[str, int]]:
-    """All-time tenant KPIs that reached a new power of ten (10, 100, 1000, ...)."""
+    """The KPIs that reached a new power of ten (10, 100, 1000, ...), each with the highest one
+    reached: a change jumping over several thresholds at once is one milestone, not one per
+    threshold (0 -> 1500 is 1000 only)."""
     crossed = []
     for kpi in MILESTONE_KPIS:
         old, new = before.get(kpi, 0), after.get(kpi, 0)
         threshold = 10
-        while threshold <= new:
-            if old < threshold:
-                crossed.append((kpi, threshold))
+        while threshold * 10 <= new:
             threshold *= 10
+        if old < threshold <= new:
+            crossed.append((kpi, threshold))
     return crossed
+
+
+def is_milestone_key(scope_type: str, window: str) -> bool:
+    return scope_type in MILESTONE_SCOPES and window == Window.all
 
 
 def stream_subject(scope_type: str, scope_id: str, window: str, start: datetime) -> str:

@@ -82,11 +82,14 @@ async def _queue_webhooks(conn: asyncpg.Connection, changed: list[tuple[asyncpg.
         if tenant not in subscribed:
             continue
         stream_key = domain.stream_key(tenant, key["scope_type"], key["scope_id"], window, key["window_start"])
-        payloads.append((tenant, "kpi.changed", {"type": "kpi.changed", "key": stream_key, **event.data}))
-        if key["scope_type"] == "tenant" and window == domain.Window.all:
-            payloads += [(tenant, "kpi.milestone", {"type": "kpi.milestone", "kpi": kpi, "threshold": threshold,
-                                                    "value": values[kpi], "computed_at": now.isoformat()})
-                         for kpi, threshold in domain.milestones_crossed(before, values)]
+        payloads.append((tenant, "kpi.changed", {"type": "kpi.changed", "tenant": tenant, "key": stream_key,
+                                                 **event.data}))
+        if domain.is_milestone_key(key["scope_type"], window):
+            payloads += [(tenant, "kpi.milestone", {
+                "type": "kpi.milestone", "tenant": tenant, "key": stream_key, "scope_type": key["scope_type"],
+                "scope_id": key["scope_id"], "window": window, "window_start": None, "kpi": kpi,
+                "threshold": threshold, "value": values[kpi], "computed_at": now.isoformat()})
+                for kpi, threshold in domain.milestones_crossed(before, values)]
     await repository.enqueue_deliveries(conn, payloads)
 
 

@@ -65,10 +65,7 @@ async def test_an_engagement_dated_before_its_content_was_published_is_dead_lett
     now = datetime.now(UTC)
     async with running(create_app(settings(kafka_bootstrap, database_url))) as client:
         await send(kafka_bootstrap, topics.CONTENT_LIFECYCLE, [published(tenant, "today", now)])
-
-        async def content_known() -> bool:
-            return (await kpis(client, tenant)).get("contents_published") == 1
-        await eventually(content_known)
+        await eventually(lambda: _contents_published(client, tenant))
         ancient = engaged(tenant, "today", EngagementKind.reaction, datetime(1999, 5, 1, tzinfo=UTC), count=7)
         skewed = engaged(tenant, "today", EngagementKind.reaction, now - timedelta(minutes=2), count=2)
         early = engaged(tenant, "today", EngagementKind.reaction, now - timedelta(hours=2), count=100)
@@ -139,3 +136,32 @@ async def test_a_dead_webhook_endpoint_is_paused_after_failures_in_a_row_and_sub
 
 def auto_paused() -> float:
     return REGISTRY.get_sample_value("portevoix_webhook_subscriptions_auto_paused_total") or 0.0
+
+
+async def test_a_milestone_names_its_tenant_scope_and_window_and_only_the_highest_threshold_fires(
+        kafka_bootstrap: str, database_url: str) -> None:
+    tenant = new_tenant()
+    admin = token(tenant, "admin")
+    async with receiver(fail_first=0) as (url, received), \
+            running(create_app(settings(kafka_bootstrap, database_url))) as client:
+        assert (await client.post("/v1/kpis/webhooks", json={"url": url, "event_types": ["kpi.milestone"]},
+                                  headers=admin)).status_code == 201
+        now = datetime.now(UTC)
+        await send(kafka_bootstrap, topics.CONTENT_LIFECYCLE, [published(tenant, "big", now - timedelta(hours=1))])
+        await eventually(lambda: _contents_published(client, tenant))
+        await send(kafka_bootstrap, topics.ENGAGEMENTS, [engaged(tenant, "big", EngagementKind.share, now, count=1500)])
+
+        async def milestones() -> list[dict[str, Any]] | None:
+            found = [json.loads(call["body"]) for call in received]
+            return found if len(found) >= 2 else None
+        found = await eventually(milestones)
+        await asyncio.sleep(1.0)  # nothing more comes: 10 and 100 were jumped over, not fired
+        found = sorted((json.loads(call["body"]) for call in received), key=lambda m: m["scope_type"])
+        assert [(m["tenant"], m["scope_type"], m["scope_id"], m["window"], m["kpi"], m["threshold"], m["value"])
+                for m in found] == [(tenant, "subsidiary", "fr", "all", "shares", 1000, 1500.0),
+                                    (tenant, "tenant", tenant, "all", "shares", 1000, 1500.0)]
+        assert found[1]["key"] == f"{tenant}/tenant/{tenant}/all/all" and found[1]["window_start"] is None
+
+
+async def _contents_published(client: httpx.AsyncClient, tenant: str) -> bool:
+    return (await kpis(client, tenant)).get("contents_published") == 1

@@ -184,9 +184,12 @@ def test_ties_share_a_rank_and_are_listed_stably() -> None:
     assert [(r["rank"], r["id"]) for r in ranked(rows, "v", "id")] == [(1, "a"), (1, "b"), (3, "c")]
 
 
-def test_milestones_are_each_power_of_ten_crossed() -> None:
-    assert milestones_crossed({"shares": 8}, {"shares": 120}) == [("shares", 10), ("shares", 100)]
+def test_a_milestone_is_the_highest_power_of_ten_crossed_at_once() -> None:
+    assert milestones_crossed({"shares": 8}, {"shares": 120}) == [("shares", 100)]
+    assert milestones_crossed({}, {"shares": 1500, "clicks_total": 10}) == [("shares", 1000), ("clicks_total", 10)]
     assert milestones_crossed({"shares": 12}, {"shares": 15}) == []
+    assert milestones_crossed({"shares": 100}, {"shares": 999}) == []
+    assert milestones_crossed({"shares": 99}, {"shares": 100}) == [("shares", 100)]
 
 
 def test_subsidiary_reader_reads_only_its_subtree() -> None:
