@@ -234,9 +234,17 @@ def kpi_values(counted: Mapping[str, int], rates: MediaRates | None = None,
     return {name: values[name] for name in KPI_NAMES if values[name] is not None}
 
 
-def stream_values(counted: Mapping[str, int], rates: MediaRates | None) -> dict[str, float]:
-    """What the KPI stream carries for a key: the values derived from its rollups alone."""
-    return {k: float(v) for k, v in kpi_values(counted, rates).items()}
+def stream_values(counted: Mapping[str, int], rates: MediaRates | None,
+                  directory: DirectoryFigures = DirectoryFigures()) -> dict[str, float]:
+    """What the KPI stream carries for a key: its KPIs as the API serves them when it changed."""
+    return {k: float(v) for k, v in kpi_values(counted, rates, directory).items()}
+
+
+def streams_directory(scope_type: str) -> bool:
+    """Whether the stream's keys of this scope carry the directory figures (enrolled and active
+    ambassadors, activation rate, median time to first share): every scope but the single
+    ambassador's (one row of the directory, and as many keys as ambassadors)."""
+    return scope_type != ScopeType.ambassador
 
 
 # --- what events move --------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from services.reporting import domain, jobs, repository
 from services.reporting.domain import (
     AmbassadorFacts,
     ContentFacts,
-    DirectoryFigures,
     Effect,
     MediaRates,
     ScopeType,
@@ -186,19 +185,6 @@ async def _check_scope(conn: asyncpg.Connection, principal: Principal, scope_typ
     return scope_id
 
 
-async def _directory(conn: asyncpg.Connection, tenant: str, scope_type: ScopeType, scope_id: str, window: Window,
-                     start: datetime, now: datetime) -> DirectoryFigures:
-    end = domain.window_end(window, start)
-    as_of = min(end, now) if end else now  # a past period: its own enrolment, not today's
-    enrolled = active = median = None
-    if repository.directory_scope(scope_type):
-        enrolled = await repository.enrolled_at(conn, tenant, scope_type, scope_id, as_of)
-        active = await repository.active_at(conn, tenant, scope_type, scope_id, as_of)
-    if repository.content_scope(scope_type):
-        median = await repository.median_first_share(conn, tenant, scope_type, scope_id, start, end)
-    return DirectoryFigures(enrolled, active, median)
-
-
 async def read_kpis(pool: asyncpg.Pool, principal: Principal, scope_type: ScopeType, scope_id: str | None,
                     window: Window = Window.all, at: datetime | None = None) -> dict[str, Any]:
     """One scope's KPIs in the window containing ``at`` (default: now)."""
@@ -223,7 +209,8 @@ async def read_series(pool: asyncpg.Pool, principal: Principal, scope_type: Scop
         counted = await repository.counted(conn, principal.tenant, scope_type, scope_id, window, starts)
         points = []
         for start in starts:
-            directory = await _directory(conn, principal.tenant, scope_type, scope_id, window, start, now)
+            directory = await repository.directory_figures(conn, principal.tenant, scope_type, scope_id, window,
+                                                           start, now)
             points.append({"window_start": None if window is Window.all else start,
                            "kpis": domain.kpi_values(counted.get(start, {}), rates, directory)})
     return {"tenant": principal.tenant, "scope_type": scope_type, "scope_id": scope_id, "window": window,

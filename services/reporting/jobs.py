@@ -35,8 +35,9 @@ async def flush_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, batc
     that records them as emitted (exactly one emission per change, never more often than the
     interval per key). Webhook deliveries of the change and of milestones are queued alike.
 
-    A round is a handful of set-based statements whatever the number of keys; consumers go on
-    marking keys dirty meanwhile (a key changed again stays dirty for the next round)."""
+    A round is a handful of set-based statements whatever the number of keys, plus the
+    directory figures (history tables) of the keys that carry them, read key by key; consumers
+    go on marking keys dirty meanwhile (a key changed again stays dirty for the next round)."""
     async with pool.acquire() as conn, conn.transaction():
         if not await repository.take_flusher_turn(conn):
             return 0
@@ -49,7 +50,8 @@ async def flush_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, batc
         changed: list[tuple[asyncpg.Record, dict[str, float], dict[str, float]]] = []
         for key in keys:
             ident = tuple(key[c] for c in repository.KEY_COLUMNS)
-            values = domain.stream_values(counted.get(ident, {}), rates_by_tenant[key["tenant"]])
+            values = domain.stream_values(counted.get(ident, {}), rates_by_tenant[key["tenant"]],
+                                          await _directory(conn, key, now))
             before = json.loads(key["emitted"]) if key["emitted"] else {}
             if values != before:
                 changed.append((key, values, before))
@@ -59,6 +61,13 @@ async def flush_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, batc
         await _queue_webhooks(conn, changed, events, now)
         await repository.record_emissions(conn, keys, [(key, values) for key, values, _ in changed])
     return len(changed)
+
+
+async def _directory(conn: asyncpg.Connection, key: asyncpg.Record, now: datetime) -> domain.DirectoryFigures:
+    if not domain.streams_directory(key["scope_type"]):
+        return domain.DirectoryFigures()
+    return await repository.directory_figures(conn, key["tenant"], domain.ScopeType(key["scope_type"]), key["scope_id"],
+                                              domain.Window(key["time_window"]), key["window_start"], now)
 
 
 def _kpi_event(key: asyncpg.Record, values: dict[str, float], now: datetime) -> CloudEvent[Any]:

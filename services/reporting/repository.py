@@ -15,10 +15,12 @@ from services.reporting.domain import (
     AmbassadorFacts,
     ContentFacts,
     Deltas,
+    DirectoryFigures,
     HourKey,
     MediaRates,
     ScopeType,
     Window,
+    window_end,
 )
 
 # --- rollups (written in the consumer's batch transaction) ------------------------------------
@@ -323,6 +325,20 @@ async def median_first_share(conn: asyncpg.Connection, tenant: str, scope_type: 
               AND first_share_at IS NOT NULL AND {_CONTENT_SCOPE[scope_type]} AND $4::text IS NOT NULL""",
         tenant, start, end, scope_id)
     return None if value is None else round(float(value), 3)
+
+
+async def directory_figures(conn: asyncpg.Connection, tenant: str, scope_type: ScopeType, scope_id: str,
+                            window: Window, start: datetime, now: datetime) -> DirectoryFigures:
+    """The figures of a scope's window read from the history tables (None where undefined)."""
+    end = window_end(window, start)
+    as_of = min(end, now) if end else now  # a past period: its own enrolment, not today's
+    enrolled = active = median = None
+    if directory_scope(scope_type):
+        enrolled = await enrolled_at(conn, tenant, scope_type, scope_id, as_of)
+        active = await active_at(conn, tenant, scope_type, scope_id, as_of)
+    if content_scope(scope_type):
+        median = await median_first_share(conn, tenant, scope_type, scope_id, start, end)
+    return DirectoryFigures(enrolled, active, median)
 
 
 async def content_owner(conn: asyncpg.Connection, tenant: str, content_id: str) -> str | None:

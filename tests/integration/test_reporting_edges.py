@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from services.reporting.main import ReportingSettings, create_app
 from shared import topics
 from shared.envelope import CloudEvent, new_event
-from shared.events import ContentPublished, EngagementKind, EngagementRecorded, Network
+from shared.events import AmbassadorEnrolled, ContentPublished, EngagementKind, EngagementRecorded, Network
 from shared.topics import Topic
 from tests.integration.test_reporting_kpis import receiver
 from tests.support import eventually, header, new_tenant, produce, read_topic, running, settings_for, token
@@ -165,3 +165,44 @@ async def test_a_milestone_names_its_tenant_scope_and_window_and_only_the_highes
 
 async def _contents_published(client: httpx.AsyncClient, tenant: str) -> bool:
     return (await kpis(client, tenant)).get("contents_published") == 1
+
+
+def enrolled(tenant: str, ambassador_id: str, when: datetime, **extra: Any) -> CloudEvent[Any]:
+    return event(tenant, "ambassador.enrolled", ambassador_id, AmbassadorEnrolled(
+        ambassador_id=ambassador_id, subsidiary="fr", department="mkt", country="FR", language="fr",
+        network_audience={Network.linkedin: 100}, effective_at=when, **extra))
+
+
+async def test_the_kpi_stream_and_webhooks_carry_enrolled_and_active_ambassadors_and_time_to_first_share(
+        kafka_bootstrap: str, database_url: str) -> None:
+    tenant = new_tenant()
+    admin = token(tenant, "admin")
+    now = datetime.now(UTC)
+    async with receiver(fail_first=0) as (url, received), \
+            running(create_app(settings(kafka_bootstrap, database_url))) as client:
+        assert (await client.post("/v1/kpis/webhooks", json={"url": url, "event_types": ["kpi.changed"]},
+                                  headers=admin)).status_code == 201
+        await send(kafka_bootstrap, topics.AMBASSADORS, [enrolled(tenant, "s1", now - timedelta(days=2)),
+                                                         enrolled(tenant, "s2", now - timedelta(days=2))])
+        await send(kafka_bootstrap, topics.CONTENT_LIFECYCLE, [published(tenant, "news", now - timedelta(hours=1))])
+        await eventually(lambda: _contents_published(client, tenant))
+        await send(kafka_bootstrap, topics.ENGAGEMENTS, [
+            engaged(tenant, "news", EngagementKind.share, now, ambassador_id="s1")])
+        wanted = {"enrolled_ambassadors": 2.0, "active_ambassadors": 1.0, "activation_rate": 0.5,
+                  "median_time_to_first_share_seconds": 3600.0}
+        stream_key = f"{tenant}/tenant/{tenant}/all/all".encode()
+
+        async def streamed() -> dict[str, float] | None:
+            found = await read_topic(kafka_bootstrap, topics.KPIS.name, lambda r: r.key == stream_key,
+                                     expect=10**9, timeout=2)
+            values = json.loads(found[-1].value)["values"] if found else {}
+            return values if values.get("shares") == 1 else None
+        values = await eventually(streamed)
+        assert {k: round(values.get(k, -1), 1) for k in wanted} == wanted
+
+        async def delivered() -> dict[str, float] | None:
+            payloads = [json.loads(c["body"]) for c in received]
+            fr = [p["values"] for p in payloads if p["key"] == f"{tenant}/subsidiary/fr/all/all"]
+            return fr[-1] if fr and fr[-1].get("active_ambassadors") == 1.0 else None
+        fr = await eventually(delivered)
+        assert (fr["enrolled_ambassadors"], fr["activation_rate"]) == (2.0, 0.5)
