@@ -183,10 +183,10 @@ async def run_webhooks(pool: asyncpg.Pool, retry_delays: list[float], tick_secon
 
 
 async def refresh_gauges(pool: asyncpg.Pool, tenants_limit: int, subsidiaries_limit: int) -> None:
-    """All-time KPIs per tenant and subsidiary, for the largest ones only (bounded cardinality:
-    never per ambassador or content)."""
+    """Every counted all-time KPI per tenant and subsidiary, for the largest ones only (bounded
+    cardinality: never per ambassador or content)."""
     async with pool.acquire() as conn:
-        rows = await repository.gauge_figures(conn, tenants_limit, subsidiaries_limit)
+        rows = await repository.gauge_figures(conn, tenants_limit, subsidiaries_limit, domain.COUNTED)
     metrics.BUSINESS_KPI.clear()
     for r in rows:
         subsidiary = "" if r["scope_type"] == "tenant" else r["scope_id"]

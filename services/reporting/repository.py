@@ -578,24 +578,27 @@ async def replay_delivery(conn: asyncpg.Connection, tenant: str, delivery_id: uu
 # --- gauges -------------------------------------------------------------------------------------------
 
 
-async def gauge_figures(conn: asyncpg.Connection, tenants_limit: int, subsidiaries_limit: int) -> list[asyncpg.Record]:
-    """All-time KPIs of the largest tenants and their largest subsidiaries (bounded label sets)."""
+async def gauge_figures(conn: asyncpg.Connection, tenants_limit: int, subsidiaries_limit: int,
+                        kpis: Sequence[str]) -> list[asyncpg.Record]:
+    """All-time ``kpis`` of the tenants with the most shares and of their subsidiaries with the
+    most shares (bounded label sets); a tenant or subsidiary with no share yet (enrolments only)
+    comes after those with shares, not never."""
     return await conn.fetch(
         """WITH top_tenants AS (
-               SELECT tenant FROM rollups WHERE scope_type = 'tenant' AND time_window = 'all' AND kpi = 'shares'
-               ORDER BY value DESC, tenant LIMIT $1),
+               SELECT tenant FROM rollups WHERE scope_type = 'tenant' AND time_window = 'all'
+               GROUP BY tenant ORDER BY coalesce(max(value) FILTER (WHERE kpi = 'shares'), 0) DESC, tenant LIMIT $1),
+           subsidiaries AS (
+               SELECT r.tenant, r.scope_id, row_number() OVER (
+                          PARTITION BY r.tenant
+                          ORDER BY coalesce(max(r.value) FILTER (WHERE r.kpi = 'shares'), 0) DESC, r.scope_id) AS n
+               FROM rollups r JOIN top_tenants USING (tenant)
+               WHERE r.scope_type = 'subsidiary' AND r.time_window = 'all'
+               GROUP BY r.tenant, r.scope_id),
            scopes AS (
-               SELECT r.tenant, r.scope_type, r.scope_id FROM rollups r JOIN top_tenants USING (tenant)
-               WHERE r.scope_type = 'tenant' AND r.time_window = 'all' AND r.kpi = 'shares'
+               SELECT tenant, 'tenant' AS scope_type, tenant AS scope_id FROM top_tenants
                UNION ALL
-               SELECT tenant, scope_type, scope_id FROM (
-                   SELECT r.tenant, r.scope_type, r.scope_id,
-                          row_number() OVER (PARTITION BY r.tenant ORDER BY r.value DESC, r.scope_id) AS n
-                   FROM rollups r JOIN top_tenants USING (tenant)
-                   WHERE r.scope_type = 'subsidiary' AND r.time_window = 'all' AND r.kpi = 'shares') s
-               WHERE n <= $2)
+               SELECT tenant, 'subsidiary', scope_id FROM subsidiaries WHERE n <= $2)
            SELECT s.tenant, s.scope_type, s.scope_id, r.kpi, r.value FROM scopes s
            JOIN rollups r ON r.tenant = s.tenant AND r.scope_type = s.scope_type AND r.scope_id = s.scope_id
                          AND r.time_window = 'all' AND r.kpi = ANY($3::text[])""",
-        tenants_limit, subsidiaries_limit, ["shares", "clicks_total", "impressions", "notified_ambassadors",
-                                            "sharing_ambassadors", "potential_reach"])
+        tenants_limit, subsidiaries_limit, list(kpis))

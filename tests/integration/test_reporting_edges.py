@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -206,3 +208,42 @@ async def test_the_kpi_stream_and_webhooks_carry_enrolled_and_active_ambassadors
             return fr[-1] if fr and fr[-1].get("active_ambassadors") == 1.0 else None
         fr = await eventually(delivered)
         assert (fr["enrolled_ambassadors"], fr["activation_rate"]) == (2.0, 0.5)
+
+
+DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "dashboards" / "portevoix.json"
+SUFFIXES = ("", "_bucket", "_sum", "_count", "_created")
+
+
+def panel_queries() -> list[tuple[str, str]]:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [(p["title"], t["expr"]) for p in panels for t in p.get("targets", [])]
+
+
+async def test_every_dashboard_panel_queries_metrics_and_kpis_the_services_export(
+        kafka_bootstrap: str, database_url: str) -> None:
+    tenant = new_tenant()
+    now = datetime.now(UTC)
+    app = create_app(settings(kafka_bootstrap, database_url, gauge_tick_seconds=0.2, gauge_tenants=10**6))
+    async with running(app) as client:
+        await send(kafka_bootstrap, topics.AMBASSADORS, [enrolled(tenant, "g1", now - timedelta(days=1))])
+        await send(kafka_bootstrap, topics.CONTENT_LIFECYCLE, [published(tenant, "gc", now - timedelta(hours=1))])
+        await eventually(lambda: _contents_published(client, tenant))
+        await send(kafka_bootstrap, topics.ENGAGEMENTS, [
+            engaged(tenant, "gc", EngagementKind.share, now, ambassador_id="g1"),
+            engaged(tenant, "gc", EngagementKind.click, now, ambassador_id="g1")])
+        await client.get("/v1/kpis", headers=token(tenant, "analyst"))  # an HTTP request observed
+
+        queried_kpis = {kpi for _, expr in panel_queries() for kpi in re.findall(r'kpi="([a-z_]+)"', expr)}
+        assert {"ambassadors_enrolled", "clicks_unique_human", "shares"} <= queried_kpis
+
+        async def exported() -> str | None:
+            text = (await client.get("/metrics")).text
+            have = {(kpi, subsidiary) for kpi in queried_kpis for subsidiary in ("", "fr")
+                    if f'portevoix_business_kpi{{kpi="{kpi}",subsidiary="{subsidiary}",tenant="{tenant}"}}' in text}
+            return text if len(have) == 2 * len(queried_kpis) else None
+        text = await eventually(exported)
+        declared = set(re.findall(r"^# TYPE (\S+) ", text, flags=re.MULTILINE))
+        for title, expr in panel_queries():
+            for name in re.findall(r"\b((?:portevoix|process)_[a-z_]+)\b", expr):
+                assert any(name.removesuffix(s) in declared for s in SUFFIXES if name.endswith(s)), (title, name)
+        assert 'portevoix_consumer_lag_records{consumer=' in text
