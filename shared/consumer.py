@@ -8,6 +8,8 @@ or loop on messages).
 
 What can go wrong, and where it goes:
 - the record is not a valid event (bytes, envelope, unknown type, data): the DLQ at once;
+- a batch handler rejects an event (valid, but its facts refuse it, e.g. an engagement dated
+  before its content existed): the DLQ at once, with the handler's cause, and no effect;
 - a handler raises: the batch is redone one event per transaction, and each failing event is
   sent to ``<topic>.retry`` with a growing delay, then to ``<topic>.dlq`` after the last try;
 - the database or the broker is unreachable: nothing is acknowledged, the batch is rewound
@@ -38,9 +40,11 @@ from shared.topics import Topic
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, CloudEvent[Any]], Awaitable[None]]
+# Events a batch handler refuses, each with its cause: they had no effect, and go to the DLQ.
+Rejections = list[tuple[CloudEvent[Any], str]]
 # Receives every fresh event of a batch (already claimed in the inbox, in the order read), in
 # the batch's transaction: lets a service add its effects in a few set-based statements.
-BatchHandler = Callable[[asyncpg.Connection, list[CloudEvent[Any]]], Awaitable[None]]
+BatchHandler = Callable[[asyncpg.Connection, list[CloudEvent[Any]]], Awaitable[Rejections | None]]
 
 H_GROUP = "x-portevoix-retry-consumer"
 H_ATTEMPT = "x-portevoix-attempt"
@@ -77,6 +81,16 @@ class Decoded:
     @property
     def attempt(self) -> int:
         return int(_header(self.record, H_ATTEMPT) or 0)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What became of a batch's runnable events."""
+
+    new: int = 0
+    duplicates: int = 0
+    failed: list[tuple[Decoded, str]] = dataclasses.field(default_factory=list)  # retried, then the DLQ
+    rejected: list[tuple[Decoded, str]] = dataclasses.field(default_factory=list)  # the DLQ at once
 
 
 def _header(record: ConsumerRecord, name: str) -> str | None:
@@ -156,26 +170,26 @@ class EventConsumer:
         mine = [r for r in records if self._is_mine(r)]
         await self._wait_until_due(mine)
         decoded: list[Decoded] = []
-        failed: list[tuple[Decoded, str]] = []
         try:
-            new, duplicates = await self._run_in_one_transaction(mine, decoded)
+            outcome = await self._run_in_one_transaction(mine, decoded)
         except INFRASTRUCTURE_ERRORS:
             raise
         except Exception:  # some handler failed: find which, one event per transaction
             if len(decoded) < len(mine):
                 raise  # not a handler: the batch was not even decoded (a bug here), it is rewound
-            new, duplicates, failed = await self._run_one_by_one(self._runnable(decoded))
+            outcome = await self._run_one_by_one(self._runnable(decoded))
         poison = [d for d in decoded if d.error]
-        runnable = new + duplicates + len(failed)
+        runnable = outcome.new + outcome.duplicates + len(outcome.failed) + len(outcome.rejected)
         topic = self.topic.name
         if ignored := len(decoded) - len(poison) - runnable:
             metrics.EVENTS_CONSUMED.labels(topic, self.name, "ignored").inc(ignored)
         if runnable:
-            metrics.EVENTS_CONSUMED.labels(topic, self.name, "processed").inc(new)
-            metrics.EVENTS_CONSUMED.labels(topic, self.name, "duplicate").inc(duplicates)
+            metrics.EVENTS_CONSUMED.labels(topic, self.name, "processed").inc(outcome.new)
+            metrics.EVENTS_CONSUMED.labels(topic, self.name, "duplicate").inc(outcome.duplicates)
 
         sends = [self._dead_letter(d, d.error or "") for d in poison]
-        for item, error in failed:
+        sends += [self._dead_letter(d, cause) for d, cause in outcome.rejected]
+        for item, error in outcome.failed:
             if item.attempt < len(self.retry_delays):
                 sends.append(self._retry(item, error))
             else:
@@ -203,7 +217,7 @@ class EventConsumer:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def _run_in_one_transaction(self, records: list[ConsumerRecord], decoded: list[Decoded]) -> tuple[int, int]:
+    async def _run_in_one_transaction(self, records: list[ConsumerRecord], decoded: list[Decoded]) -> Outcome:
         """Decode the records (into ``decoded``) and run the fresh events' handlers, in one
         transaction with their inbox claim. The ids the records' headers give are claimed while
         the records are decoded: PostgreSQL inserts them as Python parses, the batch's two
@@ -212,13 +226,13 @@ class EventConsumer:
         if not keys:  # nothing to claim ahead: decode first, and no transaction if nothing is to run
             decoded += [self._decode(r) for r in records]
             if not self._runnable(decoded):
-                return 0, 0
+                return Outcome()
         async with self.pool.acquire() as conn, conn.transaction():
             claimed = await self._claim_while_decoding(conn, keys, records, decoded) if keys else set()
             runnable = self._runnable(decoded)
             fresh = await self._settle_claims(conn, runnable, keys, claimed)
-            await self._apply(conn, fresh)
-        return len(fresh), len(runnable) - len(fresh)
+            rejected = await self._apply(conn, fresh)
+        return Outcome(len(fresh) - len(rejected), len(runnable) - len(fresh), rejected=rejected)
 
     async def _claim_while_decoding(self, conn: asyncpg.Connection, keys: list[tuple[str, str]],
                                     records: list[ConsumerRecord], decoded: list[Decoded]) -> set[tuple[str, str]]:
@@ -230,34 +244,40 @@ class EventConsumer:
             claimed = await claim  # the connection is free again whatever happened
         return claimed
 
-    async def _apply(self, conn: asyncpg.Connection, items: list[Decoded]) -> None:
+    async def _apply(self, conn: asyncpg.Connection, items: list[Decoded]) -> list[tuple[Decoded, str]]:
+        """Run the handlers; return the events a batch handler rejected, their inbox claims given
+        back (the DLQ copy is sent after the commit: a crash before it reads them again)."""
         events: list[CloudEvent[Any]] = [item.event for item in items]  # type: ignore[misc]
         if self.batch_handler is not None:
-            if events:
-                await self.batch_handler(conn, events)
-            return
+            if not events:
+                return []
+            by_event = {id(item.event): item for item in items}
+            rejected = [(by_event[id(event)], cause) for event, cause in await self.batch_handler(conn, events) or ()]
+            await self._release(conn, [item.event.dedup_key for item, _ in rejected])  # type: ignore[union-attr]
+            return rejected
         for event in events:
             # Log lines and the events this handler creates carry the event's trace and tenant.
             with logs.bound(traceparent=event.traceparent, tenant=event.tenantid, event_id=event.id):
                 await self.handlers[event.type](conn, event)
+        return []
 
-    async def _run_one_by_one(self, items: list[Decoded]) -> tuple[int, int, list[tuple[Decoded, str]]]:
-        new = duplicates = 0
-        failed: list[tuple[Decoded, str]] = []
+    async def _run_one_by_one(self, items: list[Decoded]) -> Outcome:
+        outcome = Outcome()
         for item in items:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
                     if not await self._claim(conn, [item]):
-                        duplicates += 1
+                        outcome.duplicates += 1
                         continue
-                    await self._apply(conn, [item])
-                new += 1
+                    rejected = await self._apply(conn, [item])
+                outcome.rejected += rejected
+                outcome.new += 1 - len(rejected)
             except INFRASTRUCTURE_ERRORS:
                 raise
             except Exception as error:
                 log.warning("%s: %s %s failed: %r", self.name, item.event.type, item.event.id, error)  # type: ignore[union-attr]
-                failed.append((item, f"{type(error).__name__}: {error}"))
-        return new, duplicates, failed
+                outcome.failed.append((item, f"{type(error).__name__}: {error}"))
+        return outcome
 
     async def _claim(self, conn: asyncpg.Connection, items: list[Decoded]) -> list[Decoded]:
         """Record the events' ids in the inbox; return those not processed before, in order."""
@@ -276,13 +296,16 @@ class EventConsumer:
         late = [key for key in by_key if key not in tried]
         if late:
             claimed = claimed | await self._insert_keys(conn, late)
-        unused = [key for key in claimed if key not in by_key]
-        if unused:
+        await self._release(conn, [key for key in claimed if key not in by_key])
+        return [item for key, item in by_key.items() if key in claimed]
+
+    async def _release(self, conn: asyncpg.Connection, keys: list[tuple[str, str]]) -> None:
+        """Give inbox claims back: those events count as never processed."""
+        if keys:
             await conn.execute(
                 """DELETE FROM inbox WHERE consumer = $1 AND (source, event_id) IN
                    (SELECT * FROM unnest($2::text[], $3::text[]))""",
-                self.name, [k[0] for k in unused], [k[1] for k in unused])
-        return [item for key, item in by_key.items() if key in claimed]
+                self.name, [k[0] for k in keys], [k[1] for k in keys])
 
     async def _insert_keys(self, conn: asyncpg.Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """Insert the (source, id) keys in the inbox; return those that were not there."""

@@ -60,6 +60,10 @@ WEBHOOK_DELIVERIES = Counter(
     "portevoix_webhook_deliveries_total", "Outbound webhook delivery attempts, by outcome (delivered, retried, failed)",
     ["outcome"],
 )
+WEBHOOK_AUTO_PAUSED = Counter(
+    "portevoix_webhook_subscriptions_auto_paused_total",
+    "Outbound webhook subscriptions paused after too many failed attempts in a row",
+)
 
 
 def exposition() -> tuple[bytes, str]:

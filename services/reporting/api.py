@@ -26,6 +26,7 @@ from services.reporting.models import (
     MediaRates,
     NewWebhook,
     Webhook,
+    WebhookChange,
     WebhookRequest,
 )
 from shared.auth import Principal, require
@@ -91,13 +92,17 @@ async def series(principal: Reader, request: Request, scope_type: ScopeType = Sc
                  scope_id: ScopeId = None, window: Window = Window.day,
                  start: Annotated[datetime | None, Query(alias="from", description="Default: `to`"), Instant] = None,
                  end: Annotated[datetime | None, Query(alias="to", description="Default: now"), Instant] = None,
-                 limit: Annotated[int, Query(ge=1, le=1000, description="At most this many points")] = 400,
+                 limit: Annotated[int, Query(ge=1, le=1000, description="At most this many points: the newest "
+                                             "windows of a longer range (flagged truncated)")] = 400,
                  format: CSV_OR_JSON = "json") -> Any:  # noqa: A002
     if start and end and start > end:
         raise HTTPException(422, "from must not be after to")
     body = await _call(handlers.read_series(_pool(request), principal, scope_type, scope_id, window, start, end, limit))
     if format == "csv":
-        return _csv(*views.series_rows(body, domain.KPI_NAMES), "kpi-series")
+        answer = _csv(*views.series_rows(body, domain.KPI_NAMES), "kpi-series")
+        answer.headers["X-Portevoix-Truncated"] = str(body["truncated"]).lower()
+        answer.headers["X-Portevoix-Windows-In-Range"] = str(body["windows_in_range"])
+        return answer
     return body
 
 
@@ -166,6 +171,19 @@ async def add_webhook(principal: Admin, request: Request, body: WebhookRequest) 
             responses=FORBIDDEN)
 async def list_webhooks(principal: Admin, request: Request) -> Any:
     return await _call(handlers.webhooks(_pool(request), principal))
+
+
+@router.patch("/webhooks/{subscription_id}", response_model=Webhook, summary="Pause or resume a subscription",
+              responses={**FORBIDDEN, 404: {"description": "No such subscription in the caller's tenant"}})
+async def change_webhook(principal: Admin, request: Request, subscription_id: uuid.UUID, body: WebhookChange) -> Any:
+    return await _call(handlers.set_webhook_active(_pool(request), principal, subscription_id, body.active))
+
+
+@router.delete("/webhooks/{subscription_id}", status_code=204, summary="Delete a subscription and its deliveries",
+               responses={**FORBIDDEN, 404: {"description": "No such subscription in the caller's tenant"}})
+async def delete_webhook(principal: Admin, request: Request, subscription_id: uuid.UUID) -> Response:
+    await _call(handlers.delete_webhook(_pool(request), principal, subscription_id))
+    return Response(status_code=204)
 
 
 @router.get("/webhooks/deliveries", response_model=list[Delivery], summary="Recent deliveries, newest first",

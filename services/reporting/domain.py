@@ -80,19 +80,39 @@ def readable(at: datetime) -> bool:
         return False
 
 
+def windows_between(window: Window, first: datetime, last: datetime) -> int:
+    """How many windows overlap [first, last] (counted, not listed: a range may hold millions)."""
+    if window is Window.all:
+        return 1
+    a, b = window_start(window, first), window_start(window, last)
+    if b < a:
+        return 0
+    if window is Window.month:
+        return (b.year - a.year) * 12 + b.month - a.month + 1
+    return int((b - a) / (timedelta(hours=1) if window is Window.hour else timedelta(days=1))) + 1
+
+
+def previous_start(window: Window, start: datetime) -> datetime:
+    """The start of the window before the one starting at ``start`` (not for all time)."""
+    if window is Window.month:
+        return (start - timedelta(days=1)).replace(day=1)
+    return start - (timedelta(hours=1) if window is Window.hour else timedelta(days=1))
+
+
 def window_starts(window: Window, first: datetime, last: datetime, limit: int) -> list[datetime]:
-    """The starts of the windows overlapping [first, last], oldest first, at most ``limit``."""
+    """The starts of the windows overlapping [first, last], oldest first: the newest ``limit``
+    of them when there are more (a long range is cut at its old end, see ``windows_between``)."""
     if window is Window.all:
         return [ALL_TIME_START]  # the one window, whatever the range
+    oldest = window_start(window, first)
     starts: list[datetime] = []
-    start = window_start(window, first)
-    while start <= last and len(starts) < limit:
+    start = window_start(window, last)
+    while start >= oldest and len(starts) < limit:
         starts.append(start)
-        end = window_end(window, start)
-        if end is None:
+        if start <= ALL_TIME_START:
             break
-        start = end
-    return starts
+        start = previous_start(window, start)
+    return starts[::-1]
 
 
 # --- KPIs ------------------------------------------------------------------------------------
@@ -214,9 +234,17 @@ def kpi_values(counted: Mapping[str, int], rates: MediaRates | None = None,
     return {name: values[name] for name in KPI_NAMES if values[name] is not None}
 
 
-def stream_values(counted: Mapping[str, int], rates: MediaRates | None) -> dict[str, float]:
-    """What the KPI stream carries for a key: the values derived from its rollups alone."""
-    return {k: float(v) for k, v in kpi_values(counted, rates).items()}
+def stream_values(counted: Mapping[str, int], rates: MediaRates | None,
+                  directory: DirectoryFigures = DirectoryFigures()) -> dict[str, float]:
+    """What the KPI stream carries for a key: its KPIs as the API serves them when it changed."""
+    return {k: float(v) for k, v in kpi_values(counted, rates, directory).items()}
+
+
+def streams_directory(scope_type: str) -> bool:
+    """Whether the stream's keys of this scope carry the directory figures (enrolled and active
+    ambassadors, activation rate, median time to first share): every scope but the single
+    ambassador's (one row of the directory, and as many keys as ambassadors)."""
+    return scope_type != ScopeType.ambassador
 
 
 # --- what events move --------------------------------------------------------------------------
@@ -242,6 +270,21 @@ class Effect(NamedTuple):
 class ContentFacts:
     owner_subsidiary: str | None
     campaign: str | None
+    published_at: datetime | None = None
+
+
+# An engagement may be dated this much before its content's publication (clocks of networks,
+# connectors and our services differ); earlier, it cannot be about this content: refused.
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+def engagement_refused(data: EngagementRecorded, content: ContentFacts | None) -> str | None:
+    """Why an engagement cannot be counted, or None. Only a content whose publication is known
+    can be checked (one read later is not: the engagement was counted on arrival)."""
+    if content is None or content.published_at is None or data.occurred_at >= content.published_at - CLOCK_SKEW:
+        return None
+    return (f"engagement occurred_at {data.occurred_at.isoformat()} is before its content {data.content_id} "
+            f"was published ({content.published_at.isoformat()}, clock skew tolerated {CLOCK_SKEW})")
 
 
 @dataclass(frozen=True)
@@ -448,19 +491,26 @@ def change(current: float | int | None, previous: float | int | None) -> float |
 
 
 MILESTONE_KPIS = ("shares", "clicks_total", "impressions", "potential_reach", "sharing_ambassadors")
+MILESTONE_SCOPES = (ScopeType.tenant, ScopeType.subsidiary)  # all time only
 
 
 def milestones_crossed(before: Mapping[str, float], after: Mapping[str, float]) -> list[tuple[str, int]]:
-    """All-time tenant KPIs that reached a new power of ten (10, 100, 1000, ...)."""
+    """The KPIs that reached a new power of ten (10, 100, 1000, ...), each with the highest one
+    reached: a change jumping over several thresholds at once is one milestone, not one per
+    threshold (0 -> 1500 is 1000 only)."""
     crossed = []
     for kpi in MILESTONE_KPIS:
         old, new = before.get(kpi, 0), after.get(kpi, 0)
         threshold = 10
-        while threshold <= new:
-            if old < threshold:
-                crossed.append((kpi, threshold))
+        while threshold * 10 <= new:
             threshold *= 10
+        if old < threshold <= new:
+            crossed.append((kpi, threshold))
     return crossed
+
+
+def is_milestone_key(scope_type: str, window: str) -> bool:
+    return scope_type in MILESTONE_SCOPES and window == Window.all
 
 
 def stream_subject(scope_type: str, scope_id: str, window: str, start: datetime) -> str:

@@ -17,13 +17,13 @@ from services.reporting import domain, jobs, repository
 from services.reporting.domain import (
     AmbassadorFacts,
     ContentFacts,
-    DirectoryFigures,
     Effect,
     MediaRates,
     ScopeType,
     Window,
 )
 from shared.auth import Principal
+from shared.consumer import Rejections
 from shared.envelope import CloudEvent
 from shared.events import AmbassadorProfile, EngagementKind, EngagementRecorded
 
@@ -98,13 +98,22 @@ async def on_notifications(conn: asyncpg.Connection, events: list[CloudEvent[Any
     await _apply(conn, [(e.tenantid, x) for e in events for x in domain.notification_effects(e.tenantid, e.data)])
 
 
-async def on_engagements(conn: asyncpg.Connection, events: list[CloudEvent[Any]]) -> None:
+async def on_engagements(conn: asyncpg.Connection, events: list[CloudEvent[Any]]) -> Rejections:
     """Counted in every scope known now; what the content's publication or the ambassador's
-    profile would add is owed, and added when that fact arrives (see pending_engagements)."""
+    profile would add is owed, and added when that fact arrives (see pending_engagements).
+    An engagement dated before its (known) content was published is rejected: the DLQ."""
     contents = {(e.tenantid, e.data.content_id) for e in events}
     ambassadors = {(e.tenantid, e.data.ambassador_id) for e in events if e.data.ambassador_id}
     await repository.lock_entities(conn, contents, ambassadors, shared=True)
     known_contents = await repository.content_facts(conn, contents)
+    rejected: Rejections = []
+    for event in events:
+        cause = domain.engagement_refused(event.data, known_contents.get((event.tenantid, event.data.content_id)))
+        if cause:
+            rejected.append((event, cause))
+    if rejected:
+        refused = {id(event) for event, _ in rejected}
+        events = [e for e in events if id(e) not in refused]
     profiles = await repository.profiles_as_of(conn, sorted(
         {(e.tenantid, e.data.ambassador_id, e.data.occurred_at) for e in events if e.data.ambassador_id}))
 
@@ -131,6 +140,7 @@ async def on_engagements(conn: asyncpg.Connection, events: list[CloudEvent[Any]]
     await repository.note_first_shares(conn, first_shares)
     await repository.note_share_days(conn, share_days)
     await _apply(conn, effects)
+    return rejected
 
 
 async def _settle(conn: asyncpg.Connection, tenant: str, rows: list[asyncpg.Record]) -> Effects:
@@ -175,19 +185,6 @@ async def _check_scope(conn: asyncpg.Connection, principal: Principal, scope_typ
     return scope_id
 
 
-async def _directory(conn: asyncpg.Connection, tenant: str, scope_type: ScopeType, scope_id: str, window: Window,
-                     start: datetime, now: datetime) -> DirectoryFigures:
-    end = domain.window_end(window, start)
-    as_of = min(end, now) if end else now  # a past period: its own enrolment, not today's
-    enrolled = active = median = None
-    if repository.directory_scope(scope_type):
-        enrolled = await repository.enrolled_at(conn, tenant, scope_type, scope_id, as_of)
-        active = await repository.active_at(conn, tenant, scope_type, scope_id, as_of)
-    if repository.content_scope(scope_type):
-        median = await repository.median_first_share(conn, tenant, scope_type, scope_id, start, end)
-    return DirectoryFigures(enrolled, active, median)
-
-
 async def read_kpis(pool: asyncpg.Pool, principal: Principal, scope_type: ScopeType, scope_id: str | None,
                     window: Window = Window.all, at: datetime | None = None) -> dict[str, Any]:
     """One scope's KPIs in the window containing ``at`` (default: now)."""
@@ -199,23 +196,26 @@ async def read_kpis(pool: asyncpg.Pool, principal: Principal, scope_type: ScopeT
 
 async def read_series(pool: asyncpg.Pool, principal: Principal, scope_type: ScopeType, scope_id: str | None,
                       window: Window, first: datetime | None, last: datetime | None, limit: int) -> dict[str, Any]:
-    """The KPIs of each window of the range, oldest first."""
+    """The KPIs of each window of the range, oldest first; of its newest ``limit`` windows when
+    it holds more, flagged ``truncated``."""
     now = datetime.now(UTC)
     last = last or now
     first = first or last
     starts = domain.window_starts(window, first, last, limit)
+    in_range = domain.windows_between(window, first, last)
     async with pool.acquire() as conn:
         scope_id = await _check_scope(conn, principal, scope_type, scope_id)
         rates = await repository.media_rates(conn, principal.tenant)
         counted = await repository.counted(conn, principal.tenant, scope_type, scope_id, window, starts)
         points = []
         for start in starts:
-            directory = await _directory(conn, principal.tenant, scope_type, scope_id, window, start, now)
+            directory = await repository.directory_figures(conn, principal.tenant, scope_type, scope_id, window,
+                                                           start, now)
             points.append({"window_start": None if window is Window.all else start,
                            "kpis": domain.kpi_values(counted.get(start, {}), rates, directory)})
     return {"tenant": principal.tenant, "scope_type": scope_type, "scope_id": scope_id, "window": window,
             "definitions_version": domain.DEFINITIONS_VERSION, "currency": rates.currency if rates else None,
-            "points": points}
+            "points": points, "windows_in_range": in_range, "truncated": in_range > len(starts)}
 
 
 def definitions() -> dict[str, Any]:
@@ -314,6 +314,23 @@ async def webhooks(pool: asyncpg.Pool, principal: Principal) -> list[dict[str, A
     _group_level(principal)
     async with pool.acquire() as conn:
         return await repository.subscriptions(conn, principal.tenant)
+
+
+async def set_webhook_active(pool: asyncpg.Pool, principal: Principal, subscription_id: uuid.UUID,
+                             active: bool) -> dict[str, Any]:
+    _group_level(principal)
+    async with pool.acquire() as conn:
+        changed = await repository.set_subscription_active(conn, principal.tenant, subscription_id, active)
+    if changed is None:
+        raise NotFound(f"no webhook subscription {subscription_id}")
+    return changed
+
+
+async def delete_webhook(pool: asyncpg.Pool, principal: Principal, subscription_id: uuid.UUID) -> None:
+    _group_level(principal)
+    async with pool.acquire() as conn:
+        if not await repository.delete_subscription(conn, principal.tenant, subscription_id):
+            raise NotFound(f"no webhook subscription {subscription_id}")
 
 
 async def deliveries(pool: asyncpg.Pool, principal: Principal, limit: int) -> list[dict[str, Any]]:

@@ -35,8 +35,9 @@ async def flush_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, batc
     that records them as emitted (exactly one emission per change, never more often than the
     interval per key). Webhook deliveries of the change and of milestones are queued alike.
 
-    A round is a handful of set-based statements whatever the number of keys; consumers go on
-    marking keys dirty meanwhile (a key changed again stays dirty for the next round)."""
+    A round is a handful of set-based statements whatever the number of keys, plus the
+    directory figures (history tables) of the keys that carry them, read key by key; consumers
+    go on marking keys dirty meanwhile (a key changed again stays dirty for the next round)."""
     async with pool.acquire() as conn, conn.transaction():
         if not await repository.take_flusher_turn(conn):
             return 0
@@ -49,7 +50,8 @@ async def flush_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, batc
         changed: list[tuple[asyncpg.Record, dict[str, float], dict[str, float]]] = []
         for key in keys:
             ident = tuple(key[c] for c in repository.KEY_COLUMNS)
-            values = domain.stream_values(counted.get(ident, {}), rates_by_tenant[key["tenant"]])
+            values = domain.stream_values(counted.get(ident, {}), rates_by_tenant[key["tenant"]],
+                                          await _directory(conn, key, now))
             before = json.loads(key["emitted"]) if key["emitted"] else {}
             if values != before:
                 changed.append((key, values, before))
@@ -59,6 +61,13 @@ async def flush_kpi_stream(pool: asyncpg.Pool, min_interval_seconds: float, batc
         await _queue_webhooks(conn, changed, events, now)
         await repository.record_emissions(conn, keys, [(key, values) for key, values, _ in changed])
     return len(changed)
+
+
+async def _directory(conn: asyncpg.Connection, key: asyncpg.Record, now: datetime) -> domain.DirectoryFigures:
+    if not domain.streams_directory(key["scope_type"]):
+        return domain.DirectoryFigures()
+    return await repository.directory_figures(conn, key["tenant"], domain.ScopeType(key["scope_type"]), key["scope_id"],
+                                              domain.Window(key["time_window"]), key["window_start"], now)
 
 
 def _kpi_event(key: asyncpg.Record, values: dict[str, float], now: datetime) -> CloudEvent[Any]:
@@ -82,11 +91,14 @@ async def _queue_webhooks(conn: asyncpg.Connection, changed: list[tuple[asyncpg.
         if tenant not in subscribed:
             continue
         stream_key = domain.stream_key(tenant, key["scope_type"], key["scope_id"], window, key["window_start"])
-        payloads.append((tenant, "kpi.changed", {"type": "kpi.changed", "key": stream_key, **event.data}))
-        if key["scope_type"] == "tenant" and window == domain.Window.all:
-            payloads += [(tenant, "kpi.milestone", {"type": "kpi.milestone", "kpi": kpi, "threshold": threshold,
-                                                    "value": values[kpi], "computed_at": now.isoformat()})
-                         for kpi, threshold in domain.milestones_crossed(before, values)]
+        payloads.append((tenant, "kpi.changed", {"type": "kpi.changed", "tenant": tenant, "key": stream_key,
+                                                 **event.data}))
+        if domain.is_milestone_key(key["scope_type"], window):
+            payloads += [(tenant, "kpi.milestone", {
+                "type": "kpi.milestone", "tenant": tenant, "key": stream_key, "scope_type": key["scope_type"],
+                "scope_id": key["scope_id"], "window": window, "window_start": None, "kpi": kpi,
+                "threshold": threshold, "value": values[kpi], "computed_at": now.isoformat()})
+                for kpi, threshold in domain.milestones_crossed(before, values)]
     await repository.enqueue_deliveries(conn, payloads)
 
 
@@ -117,9 +129,11 @@ def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 
 async def deliver_due(pool: asyncpg.Pool, client: httpx.AsyncClient, retry_delays: list[float],
-                      batch: int = 50) -> int:
-    """One round: POST each due delivery, signed; a 2xx is delivered, anything else is retried
-    after the next delay, and failed once the delays are spent (replayable through the API)."""
+                      pause_after: int = 20, batch: int = 50) -> int:
+    """One round: POST each due delivery of an active subscription, signed; a 2xx is delivered,
+    anything else is retried after the next delay, and failed once the delays are spent
+    (replayable through the API). A subscription whose attempts failed ``pause_after`` times in
+    a row is paused: its deliveries wait until an admin resumes it."""
     async with pool.acquire() as conn, conn.transaction():
         due = await repository.due_deliveries(conn, batch)
         results = await asyncio.gather(*(_post(client, d) for d in due))
@@ -128,6 +142,10 @@ async def deliver_due(pool: asyncpg.Pool, client: httpx.AsyncClient, retry_delay
             retry = retry_delays[attempt] if error and attempt < len(retry_delays) else None
             await repository.delivery_outcome(conn, delivery["id"], delivered=error is None, error=error,
                                               retry_in_seconds=retry)
+            if await repository.subscription_outcome(conn, delivery["subscription_id"], error, pause_after):
+                log.warning("webhook subscription %s paused after %d failed attempts in a row",
+                            delivery["subscription_id"], pause_after)
+                metrics.WEBHOOK_AUTO_PAUSED.inc()
             metrics.WEBHOOK_DELIVERIES.labels("delivered" if error is None else
                                               ("retried" if retry is not None else "failed")).inc()
     return len(due)
@@ -148,11 +166,11 @@ async def _post(client: httpx.AsyncClient, delivery: asyncpg.Record) -> str | No
 
 
 async def run_webhooks(pool: asyncpg.Pool, retry_delays: list[float], tick_seconds: float,
-                       timeout_seconds: float) -> None:
+                       timeout_seconds: float, pause_after: int) -> None:
     async with httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False) as client:
         while True:
             try:
-                while await deliver_due(pool, client, retry_delays):
+                while await deliver_due(pool, client, retry_delays, pause_after):
                     pass
             except asyncio.CancelledError:
                 raise
@@ -165,10 +183,10 @@ async def run_webhooks(pool: asyncpg.Pool, retry_delays: list[float], tick_secon
 
 
 async def refresh_gauges(pool: asyncpg.Pool, tenants_limit: int, subsidiaries_limit: int) -> None:
-    """All-time KPIs per tenant and subsidiary, for the largest ones only (bounded cardinality:
-    never per ambassador or content)."""
+    """Every counted all-time KPI per tenant and subsidiary, for the largest ones only (bounded
+    cardinality: never per ambassador or content)."""
     async with pool.acquire() as conn:
-        rows = await repository.gauge_figures(conn, tenants_limit, subsidiaries_limit)
+        rows = await repository.gauge_figures(conn, tenants_limit, subsidiaries_limit, domain.COUNTED)
     metrics.BUSINESS_KPI.clear()
     for r in rows:
         subsidiary = "" if r["scope_type"] == "tenant" else r["scope_id"]

@@ -27,6 +27,9 @@ class ReportingSettings(ServiceSettings):
         [5.0, 30.0, 120.0, 600.0, 3600.0], description="Delays between the attempts of a webhook delivery")
     webhook_tick_seconds: float = Field(1.0, gt=0, description="How often due webhook deliveries are sent")
     webhook_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one webhook POST")
+    webhook_pause_after_failures: int = Field(
+        20, ge=1, description="A KPI webhook subscription is paused after this many failed attempts in a row "
+                              "(its pending deliveries wait; PATCH active=true resumes it)")
     gauge_tenants: int = Field(20, ge=0, description="Business gauges for at most this many tenants (the largest)")
     gauge_subsidiaries: int = Field(20, ge=0, description="... and this many subsidiaries of each")
     gauge_tick_seconds: float = Field(15.0, gt=0, description="How often the business gauges are refreshed")
@@ -50,7 +53,8 @@ def create_app(settings: ReportingSettings | None = None, *, name: str = "report
     service.run_while_started(lambda: jobs.run_kpi_stream(
         service.pool, s.kpi_stream_min_interval_seconds, s.kpi_stream_tick_seconds))
     service.run_while_started(lambda: jobs.run_webhooks(
-        service.pool, s.webhook_retry_delays_seconds, s.webhook_tick_seconds, s.webhook_timeout_seconds))
+        service.pool, s.webhook_retry_delays_seconds, s.webhook_tick_seconds, s.webhook_timeout_seconds,
+        s.webhook_pause_after_failures))
     service.run_while_started(lambda: jobs.run_gauges(
         service.pool, s.gauge_tenants, s.gauge_subsidiaries, s.gauge_tick_seconds))
     return service.http_app(api.router)

@@ -38,7 +38,10 @@ class KpiSeries(BaseModel):
     window: Window
     definitions_version: str
     currency: str | None
-    points: list[SeriesPoint] = Field(description="One per window of the range, oldest first")
+    points: list[SeriesPoint] = Field(description="One per window of the range, oldest first; when the range holds "
+                                                  "more windows than `limit`, only the newest `limit` of them")
+    windows_in_range: int = Field(description="How many windows the range holds")
+    truncated: bool = Field(description="True when points are fewer than windows_in_range (the oldest left out)")
 
 
 class Definition(BaseModel):
@@ -125,6 +128,16 @@ class Webhook(BaseModel):
     url: str
     event_types: list[str]
     created_at: datetime
+    active: bool = Field(description="False: paused, nothing is sent (pending deliveries wait, new events are not "
+                                     "queued) until PATCH active=true")
+    paused_at: datetime | None
+    paused_reason: str | None = Field(description="'paused by an admin', or the automatic pause after failed "
+                                                  "attempts in a row, with the last error")
+    consecutive_failures: int = Field(description="Failed attempts in a row (reset by a success or a resume)")
+
+
+class WebhookChange(BaseModel):
+    active: bool = Field(description="false pauses the subscription, true resumes it")
 
 
 class NewWebhook(Webhook):

@@ -15,10 +15,12 @@ from services.reporting.domain import (
     AmbassadorFacts,
     ContentFacts,
     Deltas,
+    DirectoryFigures,
     HourKey,
     MediaRates,
     ScopeType,
     Window,
+    window_end,
 )
 
 # --- rollups (written in the consumer's batch transaction) ------------------------------------
@@ -144,12 +146,13 @@ async def content_facts(conn: asyncpg.Connection, keys: set[tuple[str, str]]) ->
     if not keys:
         return {}
     rows = await conn.fetch(
-        """SELECT c.tenant, c.content_id, c.owner_subsidiary, c.campaign
+        """SELECT c.tenant, c.content_id, c.owner_subsidiary, c.campaign, c.published_at
            FROM unnest($1::text[], $2::text[]) AS k(tenant, content_id)
            JOIN contents c ON c.tenant = k.tenant AND c.content_id = k.content_id
            WHERE c.published_at IS NOT NULL""",
         [t for t, _ in keys], [c for _, c in keys])
-    return {(r["tenant"], r["content_id"]): ContentFacts(r["owner_subsidiary"], r["campaign"]) for r in rows}
+    return {(r["tenant"], r["content_id"]): ContentFacts(r["owner_subsidiary"], r["campaign"], r["published_at"])
+            for r in rows}
 
 
 async def record_history(conn: asyncpg.Connection, tenant: str, ambassador_id: str, effective_at: datetime,
@@ -324,6 +327,20 @@ async def median_first_share(conn: asyncpg.Connection, tenant: str, scope_type: 
     return None if value is None else round(float(value), 3)
 
 
+async def directory_figures(conn: asyncpg.Connection, tenant: str, scope_type: ScopeType, scope_id: str,
+                            window: Window, start: datetime, now: datetime) -> DirectoryFigures:
+    """The figures of a scope's window read from the history tables (None where undefined)."""
+    end = window_end(window, start)
+    as_of = min(end, now) if end else now  # a past period: its own enrolment, not today's
+    enrolled = active = median = None
+    if directory_scope(scope_type):
+        enrolled = await enrolled_at(conn, tenant, scope_type, scope_id, as_of)
+        active = await active_at(conn, tenant, scope_type, scope_id, as_of)
+    if content_scope(scope_type):
+        median = await median_first_share(conn, tenant, scope_type, scope_id, start, end)
+    return DirectoryFigures(enrolled, active, median)
+
+
 async def content_owner(conn: asyncpg.Connection, tenant: str, content_id: str) -> str | None:
     return await conn.fetchval("SELECT owner_subsidiary FROM contents WHERE tenant = $1 AND content_id = $2",
                                tenant, content_id)
@@ -455,23 +472,60 @@ async def record_emissions(conn: asyncpg.Connection, keys: list[asyncpg.Record],
 # --- webhooks ----------------------------------------------------------------------------------------
 
 
+_SUBSCRIPTION = "id, url, event_types, created_at, active, paused_at, paused_reason, consecutive_failures"
+
+
 async def add_subscription(conn: asyncpg.Connection, tenant: str, url: str, secret: str,
                            event_types: list[str]) -> dict[str, Any]:
     row = await conn.fetchrow(
-        """INSERT INTO webhook_subscriptions (id, tenant, url, secret, event_types) VALUES ($1, $2, $3, $4, $5)
-           RETURNING id, url, event_types, created_at""", uuid.uuid4(), tenant, url, secret, event_types)
+        f"""INSERT INTO webhook_subscriptions (id, tenant, url, secret, event_types) VALUES ($1, $2, $3, $4, $5)
+            RETURNING {_SUBSCRIPTION}""", uuid.uuid4(), tenant, url, secret, event_types)
     return dict(row)
 
 
 async def subscriptions(conn: asyncpg.Connection, tenant: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        "SELECT id, url, event_types, created_at FROM webhook_subscriptions WHERE tenant = $1 ORDER BY created_at",
-        tenant)
+        f"SELECT {_SUBSCRIPTION} FROM webhook_subscriptions WHERE tenant = $1 ORDER BY created_at", tenant)
     return [dict(r) for r in rows]
 
 
+async def set_subscription_active(conn: asyncpg.Connection, tenant: str, subscription_id: uuid.UUID,
+                                  active: bool) -> dict[str, Any] | None:
+    """Pause or resume (which forgets the failures counted so far)."""
+    row = await conn.fetchrow(
+        f"""UPDATE webhook_subscriptions SET active = $3,
+                paused_at = CASE WHEN $3 THEN NULL WHEN active THEN now() ELSE paused_at END,
+                paused_reason = CASE WHEN $3 THEN NULL WHEN active THEN 'paused by an admin' ELSE paused_reason END,
+                consecutive_failures = CASE WHEN $3 THEN 0 ELSE consecutive_failures END
+            WHERE tenant = $1 AND id = $2 RETURNING {_SUBSCRIPTION}""", tenant, subscription_id, active)
+    return dict(row) if row else None
+
+
+async def delete_subscription(conn: asyncpg.Connection, tenant: str, subscription_id: uuid.UUID) -> bool:
+    """The subscription and its deliveries (ON DELETE CASCADE)."""
+    return await conn.fetchval("DELETE FROM webhook_subscriptions WHERE tenant = $1 AND id = $2 RETURNING true",
+                               tenant, subscription_id) is not None
+
+
+async def subscription_outcome(conn: asyncpg.Connection, subscription_id: uuid.UUID, error: str | None,
+                               pause_after: int) -> bool:
+    """Count an attempt's failure in a row (a success resets it); True when this one paused it."""
+    return bool(await conn.fetchval(
+        """UPDATE webhook_subscriptions s SET
+               consecutive_failures = CASE WHEN $2::text IS NULL THEN 0 ELSE s.consecutive_failures + 1 END,
+               active = s.active AND NOT o.pausing,
+               paused_at = CASE WHEN o.pausing THEN now() ELSE s.paused_at END,
+               paused_reason = CASE WHEN o.pausing
+                                    THEN format('paused after %s failed attempts in a row (last: %s)', $3, $2)
+                                    ELSE s.paused_reason END
+           FROM (SELECT active AND $2::text IS NOT NULL AND consecutive_failures + 1 >= $3 AS pausing
+                 FROM webhook_subscriptions WHERE id = $1) o
+           WHERE s.id = $1 RETURNING o.pausing""",
+        subscription_id, error, pause_after))
+
+
 async def subscribed_tenants(conn: asyncpg.Connection, tenants: set[str]) -> set[str]:
-    rows = await conn.fetch("SELECT DISTINCT tenant FROM webhook_subscriptions WHERE tenant = ANY($1::text[])",
+    rows = await conn.fetch("SELECT DISTINCT tenant FROM webhook_subscriptions WHERE active AND tenant = ANY($1::text[])",
                             list(tenants))
     return {r["tenant"] for r in rows}
 
@@ -483,15 +537,15 @@ async def enqueue_deliveries(conn: asyncpg.Connection, payloads: list[tuple[str,
             """INSERT INTO webhook_deliveries (id, tenant, subscription_id, event_type, payload)
                SELECT gen_random_uuid(), p.tenant, s.id, p.event_type, p.payload::jsonb
                FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS p(tenant, event_type, payload, n)
-               JOIN webhook_subscriptions s ON s.tenant = p.tenant AND p.event_type = ANY(s.event_types)
+               JOIN webhook_subscriptions s ON s.tenant = p.tenant AND p.event_type = ANY(s.event_types) AND s.active
                ORDER BY p.n, s.created_at""",
             [t for t, _, _ in payloads], [e for _, e, _ in payloads], [json.dumps(p) for _, _, p in payloads])
 
 
 async def due_deliveries(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT d.id, d.tenant, d.event_type, d.payload, d.attempts, d.created_at, s.url, s.secret
-           FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
+        """SELECT d.id, d.tenant, d.subscription_id, d.event_type, d.payload, d.attempts, d.created_at, s.url, s.secret
+           FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.active
            WHERE d.status = 'pending' AND d.next_attempt_at <= now()
            ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED""", limit)
 
@@ -524,24 +578,27 @@ async def replay_delivery(conn: asyncpg.Connection, tenant: str, delivery_id: uu
 # --- gauges -------------------------------------------------------------------------------------------
 
 
-async def gauge_figures(conn: asyncpg.Connection, tenants_limit: int, subsidiaries_limit: int) -> list[asyncpg.Record]:
-    """All-time KPIs of the largest tenants and their largest subsidiaries (bounded label sets)."""
+async def gauge_figures(conn: asyncpg.Connection, tenants_limit: int, subsidiaries_limit: int,
+                        kpis: Sequence[str]) -> list[asyncpg.Record]:
+    """All-time ``kpis`` of the tenants with the most shares and of their subsidiaries with the
+    most shares (bounded label sets); a tenant or subsidiary with no share yet (enrolments only)
+    comes after those with shares, not never."""
     return await conn.fetch(
         """WITH top_tenants AS (
-               SELECT tenant FROM rollups WHERE scope_type = 'tenant' AND time_window = 'all' AND kpi = 'shares'
-               ORDER BY value DESC, tenant LIMIT $1),
+               SELECT tenant FROM rollups WHERE scope_type = 'tenant' AND time_window = 'all'
+               GROUP BY tenant ORDER BY coalesce(max(value) FILTER (WHERE kpi = 'shares'), 0) DESC, tenant LIMIT $1),
+           subsidiaries AS (
+               SELECT r.tenant, r.scope_id, row_number() OVER (
+                          PARTITION BY r.tenant
+                          ORDER BY coalesce(max(r.value) FILTER (WHERE r.kpi = 'shares'), 0) DESC, r.scope_id) AS n
+               FROM rollups r JOIN top_tenants USING (tenant)
+               WHERE r.scope_type = 'subsidiary' AND r.time_window = 'all'
+               GROUP BY r.tenant, r.scope_id),
            scopes AS (
-               SELECT r.tenant, r.scope_type, r.scope_id FROM rollups r JOIN top_tenants USING (tenant)
-               WHERE r.scope_type = 'tenant' AND r.time_window = 'all' AND r.kpi = 'shares'
+               SELECT tenant, 'tenant' AS scope_type, tenant AS scope_id FROM top_tenants
                UNION ALL
-               SELECT tenant, scope_type, scope_id FROM (
-                   SELECT r.tenant, r.scope_type, r.scope_id,
-                          row_number() OVER (PARTITION BY r.tenant ORDER BY r.value DESC, r.scope_id) AS n
-                   FROM rollups r JOIN top_tenants USING (tenant)
-                   WHERE r.scope_type = 'subsidiary' AND r.time_window = 'all' AND r.kpi = 'shares') s
-               WHERE n <= $2)
+               SELECT tenant, 'subsidiary', scope_id FROM subsidiaries WHERE n <= $2)
            SELECT s.tenant, s.scope_type, s.scope_id, r.kpi, r.value FROM scopes s
            JOIN rollups r ON r.tenant = s.tenant AND r.scope_type = s.scope_type AND r.scope_id = s.scope_id
                          AND r.time_window = 'all' AND r.kpi = ANY($3::text[])""",
-        tenants_limit, subsidiaries_limit, ["shares", "clicks_total", "impressions", "notified_ambassadors",
-                                            "sharing_ambassadors", "potential_reach"])
+        tenants_limit, subsidiaries_limit, list(kpis))

@@ -258,6 +258,13 @@ async def test_every_kpi_on_hand_computed_data_whatever_the_order_duplicates_and
         series = await get(client, "/v1/kpis/series", analyst, window="day", **{
             "from": "2025-06-01T00:00:00Z", "to": "2025-06-03T00:00:00Z"})
         assert [p["kpis"]["shares"] for p in series["points"]] == [2, 1, 1]
+        assert (series["truncated"], series["windows_in_range"]) == (False, 3)
+        # A range longer than the limit: its newest windows, flagged (was: the oldest, silently).
+        cut = await get(client, "/v1/kpis/series", analyst, window="day", limit=3, **{
+            "from": "2025-01-01T00:00:00Z", "to": "2025-06-03T00:00:00Z"})
+        assert [p["window_start"][:10] for p in cut["points"]] == ["2025-06-01", "2025-06-02", "2025-06-03"]
+        assert [p["kpis"]["shares"] for p in cut["points"]] == [2, 1, 1]
+        assert (cut["truncated"], cut["windows_in_range"]) == (True, 154)
         rows = list(csv.DictReader(io.StringIO(await get(client, "/v1/kpis/series", analyst, window="day", format="csv",
                                                          **{"from": "2025-06-01T00:00:00Z", "to": "2025-06-03T00:00:00Z"}))))
         assert [(r["window_start"][:10], r["shares"], r["clicks_total"]) for r in rows] == [

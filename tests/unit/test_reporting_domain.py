@@ -9,6 +9,7 @@ import pytest
 
 from services.reporting import views
 from services.reporting.domain import (
+    CLOCK_SKEW,
     DEFINITIONS,
     KIND_KPIS,
     KPI_NAMES,
@@ -22,6 +23,7 @@ from services.reporting.domain import (
     Window,
     content_published_effects,
     engagement_effects,
+    engagement_refused,
     engagements_effects,
     expand,
     kpi_values,
@@ -34,8 +36,9 @@ from services.reporting.domain import (
     window_end,
     window_start,
     window_starts,
+    windows_between,
 )
-from shared.events import ContentPublished, EngagementKind, EngagementRecorded, NotificationSent
+from shared.events import ContentPublished, EngagementKind, EngagementRecorded, Network, NotificationSent
 
 T = "acme"
 NOW = datetime(2026, 3, 14, 9, 41, 7, tzinfo=UTC)
@@ -62,6 +65,20 @@ def test_windows_start_and_end_in_utc() -> None:
     assert len(window_starts(Window.day, datetime(2026, 3, 1, tzinfo=UTC), NOW, limit=3)) == 3
     long_ago = datetime(3, 8, 15, tzinfo=UTC)
     assert window_starts(Window.all, long_ago, long_ago, limit=1) == [window_start(Window.all, NOW)]
+
+
+def test_a_long_range_keeps_its_newest_windows_and_counts_them_all() -> None:
+    first = datetime(1970, 1, 1, tzinfo=UTC)
+    assert window_starts(Window.day, datetime(2026, 3, 1, tzinfo=UTC), NOW, limit=3) == [
+        datetime(2026, 3, d, tzinfo=UTC) for d in (12, 13, 14)]
+    assert window_starts(Window.month, first, NOW, limit=2) == [datetime(2026, 2, 1, tzinfo=UTC),
+                                                                datetime(2026, 3, 1, tzinfo=UTC)]
+    assert window_starts(Window.hour, first, datetime(1970, 1, 1, 1, tzinfo=UTC), limit=5) == [
+        first, datetime(1970, 1, 1, 1, tzinfo=UTC)]
+    assert windows_between(Window.day, datetime(2026, 3, 1, tzinfo=UTC), NOW) == 14
+    assert windows_between(Window.month, first, NOW) == 56 * 12 + 3
+    assert windows_between(Window.hour, first, NOW) == int((NOW - first).total_seconds() // 3600) + 1
+    assert windows_between(Window.all, first, NOW) == 1
 
 
 def test_kpis_are_asked_from_the_all_time_window_start_to_before_every_window_end_overflows() -> None:
@@ -167,9 +184,12 @@ def test_ties_share_a_rank_and_are_listed_stably() -> None:
     assert [(r["rank"], r["id"]) for r in ranked(rows, "v", "id")] == [(1, "a"), (1, "b"), (3, "c")]
 
 
-def test_milestones_are_each_power_of_ten_crossed() -> None:
-    assert milestones_crossed({"shares": 8}, {"shares": 120}) == [("shares", 10), ("shares", 100)]
+def test_a_milestone_is_the_highest_power_of_ten_crossed_at_once() -> None:
+    assert milestones_crossed({"shares": 8}, {"shares": 120}) == [("shares", 100)]
+    assert milestones_crossed({}, {"shares": 1500, "clicks_total": 10}) == [("shares", 1000), ("clicks_total", 10)]
     assert milestones_crossed({"shares": 12}, {"shares": 15}) == []
+    assert milestones_crossed({"shares": 100}, {"shares": 999}) == []
+    assert milestones_crossed({"shares": 99}, {"shares": 100}) == [("shares", 100)]
 
 
 def test_subsidiary_reader_reads_only_its_subtree() -> None:
@@ -184,3 +204,17 @@ def test_subsidiary_reader_reads_only_its_subtree() -> None:
 def test_csv_quotes_what_needs_it() -> None:
     text = views.to_csv([{"id": "a,b", "value": 1, "title": None}], ["id", "value", "title"])
     assert text == 'id,value,title\r\n"a,b",1,\r\n'
+
+
+def test_an_engagement_before_its_content_was_published_is_refused_beyond_the_clock_skew() -> None:
+    published = datetime(2026, 3, 14, 9, tzinfo=UTC)
+    content = ContentFacts("de", None, published)
+
+    def reaction(at: datetime) -> EngagementRecorded:
+        return EngagementRecorded(content_id="c1", kind=EngagementKind.reaction, network=Network.linkedin,
+                                  occurred_at=at)
+    assert engagement_refused(reaction(published - CLOCK_SKEW), content) is None
+    assert engagement_refused(reaction(datetime(1999, 1, 1, tzinfo=UTC)), ContentFacts("de", None)) is None
+    assert engagement_refused(reaction(datetime(1999, 1, 1, tzinfo=UTC)), None) is None  # not known yet
+    cause = engagement_refused(reaction(published - CLOCK_SKEW - timedelta(seconds=1)), content)
+    assert cause is not None and "before its content c1 was published" in cause
