@@ -25,7 +25,8 @@ from services.web.models import (
 from shared.auth import Principal, current_principal, require
 
 STATIC = Path(__file__).parent / "static"
-PAGES = {"/": "hub.html", "/studio": "studio.html", "/dashboard": "dashboard.html", "/login": "login.html"}
+PAGES = {"/": "hub.html", "/studio": "studio.html", "/dashboard": "dashboard.html", "/watch": "watch.html",
+         "/login": "login.html"}
 
 pages = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/api/web", tags=["web"])

@@ -77,7 +77,7 @@ async def stack(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Stack]
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     s = lambda cls, **kw: settings_for(cls, kafka_bootstrap, database_url, **kw)  # noqa: E731
     apps = {
-        "content": content_app(s(ContentSettings)),
+        "content": content_app(s(ContentSettings, watch_allow_private_addresses=True, watch_tick_seconds=0.3)),
         "distribution": distribution_app(s(DistributionSettings, tracking_base_url=url["tracking"])),
         "tracking": tracking_app(s(TrackingSettings)),
         "reporting": reporting_app(s(ReportingSettings)),

@@ -86,7 +86,7 @@ export function startPage(page, render) {
   if (!c && page !== "login") { location.href = "/login"; return; }
   const header = document.querySelector("header.top");
   if (header && page !== "login") {
-    const links = [["hub", "/"], ["studio", "/studio"], ["dashboard", "/dashboard"]];
+    const links = [["hub", "/"], ["studio", "/studio"], ["watch", "/watch"], ["dashboard", "/dashboard"]];
     header.replaceChildren(
       el("span", { class: "brand", text: "Portevoix" }),
       el("nav", { "aria-label": t("nav_label") }, links.map(([key, href]) =>

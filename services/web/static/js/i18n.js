@@ -3,7 +3,7 @@ export const LANGUAGES = [["en", "English"], ["fr", "Français"]];
 const KEY = "portevoix.lang";
 
 const en = {
-  skip: "Skip to content", nav_label: "Pages", nav_hub: "Ambassador hub", nav_studio: "Comms studio",
+  skip: "Skip to content", nav_label: "Pages", nav_hub: "Ambassador hub", nav_studio: "Comms studio", nav_watch: "Industry watch",
   nav_dashboard: "KPI dashboard", logout: "Sign out", language: "Language", signed_out: "Signed out: please sign in again",
   refresh: "Refresh", save: "Save", saved: "Saved", csv: "Export CSV", preview: "Preview", show: "Show",
   // hub
@@ -144,6 +144,11 @@ export function currentLanguage() {
 }
 
 export function setLanguage(language) { localStorage.setItem(KEY, language); }
+
+// A page's own texts, per language, merged into the dictionaries (a page module calls it once).
+export function addTexts(byLanguage) {
+  for (const [language, texts] of Object.entries(byLanguage)) DICTIONARIES[language] = { ...DICTIONARIES[language], ...texts };
+}
 
 export function t(key, params = {}) {
   const text = DICTIONARIES[currentLanguage()][key] ?? en[key] ?? key;
