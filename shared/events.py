@@ -130,6 +130,9 @@ class ContentPublished(Contract):
         None, description="The group item this subsidiary item adopts or localises (roll-up to the group)")
     disclosures: dict[CountryCode, Annotated[str, Field(max_length=500)]] = Field(
         default_factory=dict, description="Disclosure to add to the post of an ambassador in that country")
+    credit: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="Whose idea it was: the name the ambassador who proposed it chose to be credited with "
+                          "(absent: nobody to credit, or they chose not to be named)")
 
 
 class ContentUpdated(ContentPublished):

@@ -82,7 +82,9 @@ WATCH_POLLS = Counter(
     ["outcome"],
 )
 WATCH_SUGGESTIONS = Counter(
-    "portevoix_watch_suggestions_total", "Feed entries that became suggestions (each story once per scope)")
+    "portevoix_watch_suggestions_total",
+    "Suggestions entering the curation queue, by origin (feed: a watched feed's entry, each story once per scope; "
+    "idea: an ambassador's own)", ["origin"])
 WATCH_CURATED = Counter(
     "portevoix_watch_curated_total", "Suggestions curated by an editor, by decision (adopted, dismissed)",
     ["decision"],

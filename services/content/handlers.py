@@ -98,9 +98,11 @@ async def create_content(pool: asyncpg.Pool, principal: Principal, draft: Conten
         return await insert_draft(conn, principal, draft)
 
 
-async def insert_draft(conn: asyncpg.Connection, principal: Principal, draft: ContentDraft) -> dict[str, Any]:
-    """A new draft by ``principal``, in the caller's transaction, with its charter warnings."""
-    fields = draft.model_dump(mode="json")
+async def insert_draft(conn: asyncpg.Connection, principal: Principal, draft: ContentDraft, *,
+                       credit: str | None = None) -> dict[str, Any]:
+    """A new draft by ``principal``, in the caller's transaction, with its charter warnings;
+    ``credit``: the name an ambassador whose idea it is chose to be credited with."""
+    fields = {**draft.model_dump(mode="json"), "credit": credit}
     fields["owner_subsidiary"], fields["audience"] = _confine(principal, draft.owner_subsidiary, fields["audience"])
     fields["publish_at"], fields["expire_at"] = draft.publish_at, draft.expire_at
     item = await repository.insert(conn, principal.tenant, uuid.uuid4(), fields, principal.subject)
@@ -215,7 +217,7 @@ async def _emit_publication(conn: asyncpg.Connection, item: dict[str, Any], *, p
         campaign=item["campaign"], owner_subsidiary=item["owner_subsidiary"], audience=item["audience"],
         share_texts=item["share_texts"], published_at=item["published_at"], expire_at=item["expire_at"],
         group_content_id=str(item["group_content_id"]) if item["group_content_id"] else None,
-        disclosures=dict(charter.country_disclosures),
+        disclosures=dict(charter.country_disclosures), credit=item["credit"],
     ))
 
 

@@ -51,7 +51,7 @@ def create_app(settings: ContentSettings | None = None) -> FastAPI:
         interval=timedelta(seconds=settings.watch_poll_interval_seconds), max_failures=settings.watch_max_failures,
         timeout=settings.watch_fetch_timeout_seconds, max_bytes=settings.watch_max_feed_bytes,
         allow_private_addresses=settings.watch_allow_private_addresses), settings.watch_tick_seconds))
-    app = service.http_app(api.router, api.admin, api.webhooks, watch_api.router)
+    app = service.http_app(api.router, api.admin, api.webhooks, watch_api.router, watch_api.ideas)
     app.state.settings = settings
     _answer_refusals(app)
     return app

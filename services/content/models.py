@@ -103,6 +103,8 @@ class Content(ContentFields):
     source_system: str | None = None
     external_id: str | None = None
     external_version: int | None = None
+    credit: str | None = Field(None, description="Whose idea it was, by the name the ambassador chose to be "
+                                                 "credited with (an ambassador's idea adopted from the queue)")
     warnings: list[Caution] = Field(default_factory=list, description="Near-duplicate variants")
 
 

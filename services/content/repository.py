@@ -11,7 +11,7 @@ import asyncpg
 COLUMNS = """id, title, summary, body, url, image_url, language, tags, campaign, owner_subsidiary, audience,
              share_texts, state, revision, created_by, created_at, updated_at, authors, approved_by,
              publish_at, expire_at, embargo_until, published_at, retired_at, charter_override_reason,
-             group_content_id, source_system, external_id, external_version, tenant"""
+             group_content_id, source_system, external_id, external_version, tenant, credit"""
 JSON_COLUMNS = ("audience", "share_texts")
 # The columns an edit, an ingestion or a transition may set (never tenant, id or provenance keys).
 WRITABLE = frozenset({
@@ -46,9 +46,9 @@ async def insert(conn: asyncpg.Connection, tenant: str, content_id: UUID, fields
     record = await conn.fetchrow(
         f"""INSERT INTO contents (tenant, id, title, summary, body, url, image_url, language, tags, campaign,
                 owner_subsidiary, audience, share_texts, publish_at, expire_at, created_by, authors,
-                source_system, external_id, external_version, embargo_until, group_content_id)
+                source_system, external_id, external_version, embargo_until, group_content_id, credit)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, ARRAY[$16],
-                    $17, $18, $19, $20, $21)
+                    $17, $18, $19, $20, $21, $22)
             ON CONFLICT (tenant, source_system, external_id) WHERE external_id IS NOT NULL DO NOTHING
             RETURNING {COLUMNS}""",
         tenant, content_id, fields["title"], fields.get("summary", ""), fields.get("body", ""),
@@ -56,7 +56,7 @@ async def insert(conn: asyncpg.Connection, tenant: str, content_id: UUID, fields
         fields.get("tags", []), fields.get("campaign"), fields.get("owner_subsidiary"),
         json.dumps(fields.get("audience", {})), json.dumps(fields.get("share_texts", [])),
         fields.get("publish_at"), fields.get("expire_at"), actor, source_system, external_id, external_version,
-        embargo_until, group_content_id)
+        embargo_until, group_content_id, fields.get("credit"))
     if record is None:
         return None
     await record_transition(conn, tenant, content_id, 1, "create", None, "draft", actor, None)

@@ -52,3 +52,23 @@ def test_a_document_that_is_not_a_feed_is_refused_with_its_cause() -> None:
         domain.parse_feed(b"<!doctype html><html><body>moved</body></html>")
     with pytest.raises(domain.FeedRefused):
         domain.parse_feed(b"")
+
+
+@pytest.mark.parametrize("state, content_state, published, outcome", [
+    ("new", None, None, "waiting"),
+    ("dismissed", None, None, "declined"),
+    ("adopted", "draft", None, "in_preparation"),
+    ("adopted", "in_review", None, "in_preparation"),
+    ("adopted", "published", NOW, "published"),
+    ("adopted", "retired", NOW, "published"),     # it was live: it counts
+    ("adopted", "retired", None, "declined"),     # dropped before publication
+])
+def test_what_became_of_an_idea(state: str, content_state: str | None, published: datetime | None,
+                                outcome: str) -> None:
+    assert domain.idea_outcome(state, content_state, published) == outcome
+
+
+def test_an_idea_without_a_link_is_its_own_story_and_one_with_a_link_meets_the_feeds() -> None:
+    assert domain.idea_link_key(None, "i-1") != domain.idea_link_key(None, "i-2")
+    assert domain.idea_link_key("https://www.acme.example/a?utm_source=x", "i-1") == domain.link_key(
+        "https://acme.example/a")

@@ -9,12 +9,23 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from services.content.watch import handlers
-from services.content.watch.models import Adoption, Source, SourceEdit, SourceRequest, Suggestion
 from services.content.models import Content
+from services.content.watch.models import (
+    Adoption,
+    Dismissal,
+    IdeaRequest,
+    MyIdea,
+    Source,
+    SourceEdit,
+    SourceRequest,
+    Suggestion,
+)
 from shared.auth import Principal, require
 
 router = APIRouter(prefix="/v1/watch", tags=["industry watch"])
+ideas = APIRouter(prefix="/v1", tags=["ambassadors' ideas"])
 Editor = Annotated[Principal, Depends(require("editor", "admin"))]
+Employee = Annotated[Principal, Depends(require("employee"))]
 Staff = Annotated[Principal, Depends(require("editor", "approver", "admin"))]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such source or suggestion in your scope"}}
 
@@ -34,6 +45,8 @@ def _refused(call: Any) -> Any:
             raise HTTPException(403, str(error)) from None
         except handlers.Conflict as error:
             raise HTTPException(409, str(error)) from None
+        except handlers.Invalid as error:
+            raise HTTPException(422, str(error)) from None
     return run
 
 
@@ -73,13 +86,29 @@ async def list_suggestions(principal: Staff, request: Request,
 @router.post("/suggestions/{suggestion_id}/adopt", status_code=201, response_model=Content,
              summary="Turn a suggestion into a draft: title, summary, image and link from the entry, "
                      "your angle as its suggested text",
-             responses={**NOT_FOUND, 409: {"description": "Already adopted or dismissed"}})
+             responses={**NOT_FOUND, 409: {"description": "Already adopted or dismissed"},
+                        422: {"description": "An idea without a link and no url given, or an entry that cannot be a "
+                                             "content as it is"}})
 async def adopt(suggestion_id: UUID, body: Adoption, principal: Editor, request: Request) -> dict[str, Any]:
     return await _refused(handlers.adopt)(_pool(request), principal, suggestion_id, body)
 
 
 @router.post("/suggestions/{suggestion_id}/dismiss", response_model=Suggestion,
-             summary="Not for us: leaves the queue",
+             summary="Not for us: leaves the queue (an idea's proposer is told, with the reason if given)",
              responses={**NOT_FOUND, 409: {"description": "Already adopted or dismissed"}})
-async def dismiss(suggestion_id: UUID, principal: Editor, request: Request) -> dict[str, Any]:
-    return await _refused(handlers.dismiss)(_pool(request), principal, suggestion_id)
+async def dismiss(suggestion_id: UUID, principal: Editor, request: Request,
+                  body: Dismissal | None = None) -> dict[str, Any]:
+    return await _refused(handlers.dismiss)(_pool(request), principal, suggestion_id, body)
+
+
+@ideas.post("/ideas", status_code=201, response_model=MyIdea,
+            summary="Propose an idea to the comms team: a link worth sharing, or a story of your team",
+            responses={409: {"description": "That link is in the queue already, or you have 20 ideas waiting"}})
+async def propose(body: IdeaRequest, principal: Employee, request: Request) -> dict[str, Any]:
+    return await _refused(handlers.propose)(_pool(request), principal, body)
+
+
+@ideas.get("/me/ideas", response_model=list[MyIdea], summary="My ideas and what became of them")
+async def my_ideas(principal: Employee, request: Request,
+                   limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[dict[str, Any]]:
+    return await handlers.my_ideas(_pool(request), principal, limit)

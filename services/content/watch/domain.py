@@ -131,3 +131,24 @@ def health(source: dict[str, Any]) -> str:
     if source["failures"]:
         return "failing"
     return "ok" if source["last_ok_at"] is not None else "pending"
+
+
+# --- ambassadors' ideas --------------------------------------------------------------------------
+
+MAX_WAITING_IDEAS = 20  # per person: a queue for comms teams, not a spam channel
+
+
+def idea_link_key(url: str | None, idea_id: str) -> str:
+    """An idea with a link meets the feeds' entries of that link; one without is its own story."""
+    return link_key(url) if url else f"idea:{idea_id}"
+
+
+def idea_outcome(state: str, content_state: str | None, published_at: datetime | None) -> str:
+    """What became of an idea, as its proposer is told."""
+    if state == "new":
+        return "waiting"
+    if state == "dismissed":
+        return "declined"
+    if published_at is not None:
+        return "published"
+    return "declined" if content_state == "retired" else "in_preparation"

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from services.content import handlers as contents
 from services.content.models import ContentDraft
 from services.content.watch import domain, repository
-from services.content.watch.models import Adoption, SourceEdit, SourceRequest
+from services.content.watch.models import Adoption, Dismissal, IdeaRequest, SourceEdit, SourceRequest
 from shared import metrics
 from shared.auth import Principal
 
@@ -38,6 +38,10 @@ class Forbidden(Exception):
 
 class Conflict(Exception):
     pass
+
+
+class Invalid(Exception):
+    """Valid JSON that cannot be acted on as it is: 422 with the reason."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,7 @@ async def poll_one(pool: asyncpg.Pool, client: httpx.AsyncClient, settings: Poll
                                 etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
                                 entries=len(entries))
     metrics.WATCH_POLLS.labels("ok").inc()
-    metrics.WATCH_SUGGESTIONS.inc(added)
+    metrics.WATCH_SUGGESTIONS.labels("feed").inc(added)
 
 
 async def _failed(pool: asyncpg.Pool, settings: PollSettings, source: dict[str, Any], now: datetime,
@@ -255,31 +259,67 @@ async def list_suggestions(pool: asyncpg.Pool, principal: Principal, state: str 
 async def adopt(pool: asyncpg.Pool, principal: Principal, suggestion_id: uuid.UUID,
                 body: Adoption) -> dict[str, Any]:
     """The suggestion becomes a draft in one action (title, summary, image and link from the
-    entry, the angle as its suggested text), once: a second adoption is a conflict."""
+    entry, the angle as its suggested text), once: a second adoption is a conflict. An idea's
+    proposer is credited with the name they chose, if they chose one."""
     async with pool.acquire() as conn, conn.transaction():
         suggestion = await _pending(conn, principal, suggestion_id)
         language = body.language or suggestion["language"]
+        url = str(body.url) if body.url else suggestion["link"]
+        if not url:
+            raise Invalid("this idea came without a link: give the url of the page to share")
         try:
             draft = ContentDraft.model_validate({
-                "title": suggestion["title"], "summary": suggestion["summary"], "url": suggestion["link"],
+                "title": suggestion["title"], "summary": suggestion["summary"], "url": url,
                 "image_url": suggestion["image_url"], "language": language, "tags": suggestion["tags"],
                 "owner_subsidiary": suggestion["scope"] or None,
                 "share_texts": [{"network": network, "language": language, "text": body.angle}
                                 for network in dict.fromkeys(body.networks)]})
         except ValidationError as error:
-            raise Conflict(f"this entry cannot become a content as it is: {error.errors()[0]['msg']}") from None
-        content = await contents.insert_draft(conn, principal, draft)
+            raise Invalid(f"this entry cannot become a content as it is: {error.errors()[0]['msg']}") from None
+        content = await contents.insert_draft(conn, principal, draft, credit=suggestion["credit_name"])
         await repository.decide(conn, suggestion_id, "adopted", principal.subject, content["id"])
     metrics.WATCH_CURATED.labels("adopted").inc()
     return content
 
 
-async def dismiss(pool: asyncpg.Pool, principal: Principal, suggestion_id: uuid.UUID) -> dict[str, Any]:
+async def dismiss(pool: asyncpg.Pool, principal: Principal, suggestion_id: uuid.UUID,
+                  body: Dismissal | None) -> dict[str, Any]:
     async with pool.acquire() as conn, conn.transaction():
         await _pending(conn, principal, suggestion_id)
-        decided = await repository.decide(conn, suggestion_id, "dismissed", principal.subject)
+        decided = await repository.decide(conn, suggestion_id, "dismissed", principal.subject,
+                                          reason=body.reason if body else None)
     metrics.WATCH_CURATED.labels("dismissed").inc()
     return _suggestion(decided)
+
+
+# --- ambassadors' ideas --------------------------------------------------------------------------
+
+async def propose(pool: asyncpg.Pool, principal: Principal, idea: IdeaRequest) -> dict[str, Any]:
+    """An ambassador's idea joins the comms team's queue of their subsidiary (or the group's)."""
+    idea_id = uuid.uuid4()
+    url = str(idea.url) if idea.url else None
+    values = {"link": url or "", "link_key": domain.idea_link_key(url, str(idea_id)), "title": idea.title,
+              "title_key": domain.title_key(idea.title), "summary": idea.story, "language": idea.language,
+              "credit_name": idea.credit_name}
+    async with pool.acquire() as conn, conn.transaction():
+        if await repository.waiting_ideas(conn, principal.tenant, principal.subject) >= domain.MAX_WAITING_IDEAS:
+            raise Conflict(f"you have {domain.MAX_WAITING_IDEAS} ideas waiting: wait for the comms team's answer")
+        if not await repository.add_idea(conn, principal.tenant, principal.subsidiary or "", idea_id,
+                                         principal.subject, values):
+            raise Conflict("this link is already in the comms team's queue: thank you!")
+    metrics.WATCH_SUGGESTIONS.labels("idea").inc()
+    return _my_idea({"id": idea_id, "title": idea.title, "story": idea.story, "url": url, "reason": None,
+                     "credit_name": idea.credit_name, "state": "new", "content_state": None, "content_id": None,
+                     "published_at": None, "created_at": datetime.now(UTC)})
+
+
+async def my_ideas(pool: asyncpg.Pool, principal: Principal, limit: int) -> list[dict[str, Any]]:
+    async with pool.acquire() as conn:
+        return [_my_idea(i) for i in await repository.ideas_of(conn, principal.tenant, principal.subject, limit)]
+
+
+def _my_idea(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "outcome": domain.idea_outcome(row["state"], row["content_state"], row["published_at"])}
 
 
 async def _pending(conn: asyncpg.Connection, principal: Principal, suggestion_id: uuid.UUID) -> dict[str, Any]:

@@ -59,7 +59,11 @@ class Source(BaseModel):
 class Suggestion(BaseModel):
     id: UUID
     subsidiary: str | None
-    source_id: UUID
+    origin: Literal["feed", "idea"] = Field(description="A watched feed's entry, or an ambassador's idea")
+    source_id: UUID | None = Field(description="The feed (feed entries)")
+    proposed_by: str | None = Field(description="Who proposed it (ideas)")
+    credit_name: str | None = Field(description="The name the proposer chose to be credited with, if any")
+    reason: str | None = Field(description="Why it was dismissed, shown to the proposer of an idea")
     also_from: list[UUID] = Field(description="Other sources that carried the same story")
     link: str
     title: str
@@ -78,6 +82,43 @@ class Suggestion(BaseModel):
 class Adoption(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    url: HttpUrl | None = Field(None, description="The page to share, for an idea that came without a link")
+
     angle: str = Field(min_length=1, max_length=10_000, description="The suggested text ambassadors start from (the editor's angle)")
     networks: list[Network] = Field(min_length=1, max_length=4, description="The networks the angle is for")
     language: LanguageTag | None = Field(None, description="Default: the source's language")
+
+
+class Dismissal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=500, description="Told to the ambassador whose idea it was")
+
+
+class IdeaRequest(BaseModel):
+    """An ambassador's idea: a link worth sharing, or a story of their team."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=300)
+    story: str = Field("", max_length=5000, description="What it is about, in the ambassador's words")
+    url: HttpUrl | None = Field(None, description="The page to share, if there is one")
+    language: LanguageTag
+    credit_name: str | None = Field(None, min_length=1, max_length=100, description=(
+        "Give it to be credited by that name when the idea is published (your choice); leave it out to stay "
+        "anonymous"))
+
+
+class MyIdea(BaseModel):
+    id: UUID
+    title: str
+    story: str
+    url: str | None
+    credit_name: str | None
+    outcome: Literal["waiting", "in_preparation", "published", "declined"] = Field(description=(
+        "waiting: in the comms team's queue; in_preparation: adopted, being written and reviewed; published: "
+        "live for the ambassadors (credited if you gave a name); declined: not taken (see reason)"))
+    reason: str | None
+    content_id: UUID | None
+    published_at: datetime | None
+    created_at: datetime

@@ -10,8 +10,8 @@ import asyncpg
 
 SOURCE = """id, scope, url, name, tags, language, active, failures, last_error, parked_at, last_polled_at,
             last_ok_at, next_poll_at, entries_seen, created_by, created_at"""
-SUGGESTION = """id, scope, source_id, link, title, summary, image_url, published_at, language, tags, also_from,
-                state, content_id, decided_by, decided_at, created_at"""
+SUGGESTION = """id, scope, origin, source_id, proposed_by, credit_name, reason, link, title, summary, image_url,
+                published_at, language, tags, also_from, state, content_id, decided_by, decided_at, created_at"""
 EDITABLE = frozenset({"name", "tags", "language", "active"})
 
 
@@ -139,8 +139,38 @@ async def suggestion_for_update(conn: asyncpg.Connection, tenant: str, scope: st
 
 
 async def decide(conn: asyncpg.Connection, suggestion_id: UUID, state: str, actor: str,
-                 content_id: UUID | None = None) -> dict[str, Any]:
+                 content_id: UUID | None = None, reason: str | None = None) -> dict[str, Any]:
     row = await conn.fetchrow(
-        f"""UPDATE suggestions SET state = $2, decided_by = $3, decided_at = now(), content_id = $4
-            WHERE id = $1 RETURNING {SUGGESTION}""", suggestion_id, state, actor, content_id)
+        f"""UPDATE suggestions SET state = $2, decided_by = $3, decided_at = now(), content_id = $4, reason = $5
+            WHERE id = $1 RETURNING {SUGGESTION}""", suggestion_id, state, actor, content_id, reason)
     return dict(row)
+
+
+# --- ambassadors' ideas --------------------------------------------------------------------------
+
+async def add_idea(conn: asyncpg.Connection, tenant: str, scope: str, idea_id: UUID, proposer: str,
+                   values: dict[str, Any]) -> bool:
+    """False when the scope's queue has that link already."""
+    return bool(await conn.fetchval(
+        """INSERT INTO suggestions (id, tenant, scope, origin, proposed_by, credit_name, link, link_key, title,
+                                    title_key, summary, language)
+           VALUES ($1, $2, $3, 'idea', $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (tenant, scope, link_key) DO NOTHING RETURNING true""",
+        idea_id, tenant, scope, proposer, values["credit_name"], values["link"], values["link_key"],
+        values["title"], values["title_key"], values["summary"], values["language"]))
+
+
+async def waiting_ideas(conn: asyncpg.Connection, tenant: str, proposer: str) -> int:
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM suggestions WHERE tenant = $1 AND proposed_by = $2 AND state = 'new'", tenant, proposer))
+
+
+async def ideas_of(conn: asyncpg.Connection, tenant: str, proposer: str, limit: int) -> list[dict[str, Any]]:
+    """A person's ideas, newest first, with the state of the content each became."""
+    rows = await conn.fetch(
+        """SELECT s.id, s.title, s.summary AS story, nullif(s.link, '') AS url, s.credit_name, s.state, s.reason,
+                  s.content_id, s.created_at, c.state AS content_state, c.published_at
+           FROM suggestions s LEFT JOIN contents c ON c.tenant = s.tenant AND c.id = s.content_id
+           WHERE s.tenant = $1 AND s.proposed_by = $2 AND s.origin = 'idea'
+           ORDER BY s.created_at DESC, s.id LIMIT $3""", tenant, proposer, limit)
+    return [dict(r) for r in rows]
