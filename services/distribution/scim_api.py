@@ -137,8 +137,9 @@ def _listed(value: Any, name: str) -> tuple[str, ...]:
 
 
 def _resource(request: Request, resource: dict[str, Any], status: int = 200) -> Response:
-    query = Query.of(request)
-    shown = scim.project(resource, list(query.attributes), list(query.excluded))
+    params = request.query_params
+    shown = scim.project(resource, list(_names(params.get("attributes"))),
+                         list(_names(params.get("excludedAttributes"))))
     return ScimResponse(shown, status_code=status, headers={"ETag": resource["meta"]["version"],
                                                            "Location": resource["meta"]["location"]})
 
@@ -189,10 +190,9 @@ async def schema(urn: str, request: Request) -> Response:
     return ScimResponse(found[0])
 
 
-@router.post("/.search", summary="Search across resource types: not supported (501)")
-async def search_all(_: Tenant) -> Response:
-    raise ScimError(501, "searching several resource types at once is not supported: "
-                         "POST /Users/.search or /Groups/.search")
+@router.post("/.search", summary="Search Users and Groups at once with a SearchRequest body (RFC 7644 section 3.4.3)")
+async def search_all(request: Request, tenant: Tenant) -> Response:
+    return await _list(request, tenant, handlers.search_all, Query.searched(await _body(request)))
 
 
 # --- Users ---------------------------------------------------------------------------------------

@@ -212,3 +212,17 @@ async def test_nul_characters_are_refused_with_422_before_reaching_the_database(
     assert (await content.get("/v1/contents?state=%00", headers=headers)).status_code == 422
     fine = await content.post("/v1/contents", json={**body, "title": "good title"}, headers=headers)
     assert fine.status_code == 201
+
+
+async def test_the_guard_refuses_in_scim_error_bodies_under_scim(distribution: httpx.AsyncClient) -> None:
+    issued = await distribution.post("/v1/admin/scim-tokens", headers=token(new_tenant(), "admin"),
+                                     json={"description": "guard"})
+    headers = {"Authorization": f"Bearer {issued.json()['token']}", "content-type": "application/scim+json"}
+    for body, status, scim_type, detail in ((b" " * 70_000, 413, None, "65536"),
+                                            (b"[" * 1000 + b"]" * 1000, 400, "invalidSyntax", "nested"),
+                                            (b'{"userName": "a\\u0000b"}', 400, "invalidSyntax", "NUL")):
+        refused = await distribution.post("/scim/v2/Users", content=body, headers=headers)
+        assert refused.status_code == status and refused.headers["content-type"] == "application/scim+json"
+        answer = refused.json()
+        assert answer["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"] and answer["status"] == str(status)
+        assert answer.get("scimType") == scim_type and detail in answer["detail"], answer

@@ -304,6 +304,27 @@ async def delete_group(pool: asyncpg.Pool, tenant: str, group_id: str, if_match:
         await ambassadors.refresh_profiles(conn, tenant, members)
 
 
+async def search_all(pool: asyncpg.Pool, tenant: str, filter_text: str | None, start_index: int | None,
+                     count: int | None, base: str) -> tuple[int, int, list[dict[str, Any]]]:
+    """A search from the root (RFC 7644 section 3.4.3): Users, then Groups, paged as one list. A
+    filter naming an attribute one type has not matches none of that type."""
+    where = parse_filter(filter_text)
+    offset, limit = page(start_index, count)
+    async with pool.acquire() as conn:
+        try:
+            users_total, users = await repository.list_scim_users(conn, tenant, where, offset, limit)
+        except domain.InvalidFilter:
+            users_total, users = 0, []
+        try:
+            groups_total, groups = await repository.list_groups(conn, tenant, where, max(offset - users_total, 0),
+                                                                limit - len(users))
+        except domain.InvalidFilter:
+            groups_total, groups = 0, []
+        resources = [user_resource(r, base) for r in users] + [await _group_resource(conn, tenant, r, base)
+                                                                for r in groups]
+    return users_total + groups_total, offset, resources
+
+
 async def list_groups(pool: asyncpg.Pool, tenant: str, filter_text: str | None, start_index: int | None,
                       count: int | None, base: str) -> tuple[int, int, list[dict[str, Any]]]:
     where = parse_filter(filter_text)
