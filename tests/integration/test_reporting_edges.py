@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from services.reporting.main import ReportingSettings, create_app
-from shared import topics
+from shared import metrics, topics
 from shared.envelope import CloudEvent, new_event
 from shared.events import AmbassadorEnrolled, ContentPublished, EngagementKind, EngagementRecorded, Network
 from shared.topics import Topic
@@ -247,3 +247,18 @@ async def test_every_dashboard_panel_queries_metrics_and_kpis_the_services_expor
             for name in re.findall(r"\b((?:portevoix|process)_[a-z_]+)\b", expr):
                 assert any(name.removesuffix(s) in declared for s in SUFFIXES if name.endswith(s)), (title, name)
         assert 'portevoix_consumer_lag_records{consumer=' in text
+
+
+async def test_after_a_restart_every_assigned_partition_has_a_lag_series_before_it_delivers_anything(
+        kafka_bootstrap: str, database_url: str) -> None:
+    consumed = [topics.CONTENT_LIFECYCLE, topics.AMBASSADORS, topics.NOTIFICATIONS, topics.ENGAGEMENTS]
+    expected = {(t.name, str(p)) for topic in consumed for t in (topic, topic.retry) for p in range(t.partitions)}
+    metrics.CONSUMER_LAG.clear()  # a new process: no series yet
+    async with running(create_app(settings(kafka_bootstrap, database_url))) as client:
+        async def published() -> set[tuple[str, str]] | None:
+            text = (await client.get("/metrics")).text
+            found = set(re.findall(r'^portevoix_consumer_lag_records\{consumer="reporting",partition="(\d+)",'
+                                   r'topic="([^"]+)"\} ', text, flags=re.MULTILINE))
+            have = {(topic, partition) for partition, topic in found}
+            return have if expected <= have else None
+        await eventually(published, timeout=30)
