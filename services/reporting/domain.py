@@ -475,6 +475,19 @@ def ranked(rows: list[dict[str, Any]], value_key: str, id_key: str) -> list[dict
     return result
 
 
+AN_AMBASSADOR = "an ambassador"
+
+
+def display_name(profile: AmbassadorProfile) -> str | None:
+    """The name reporting may show: only the one the person chose to publish, only while named."""
+    return (profile.display_name or None) if profile.named_in_leaderboards else None
+
+
+def ambassador_entry(rank: int, value: int, name: str | None, me: bool = False) -> dict[str, Any]:
+    """A leaderboard line of an ambassador: never the id; the display name when published."""
+    return {"rank": rank, "id": None, "value": value, "name": name, "label": name or AN_AMBASSADOR, "me": me}
+
+
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """'2026-03' -> (2026-03-01, 2026-02-01) as (this month's start, the previous month's start)."""
     year, number = (int(part) for part in month.split("-"))
