@@ -5,6 +5,7 @@ digest naming only those who chose to be named, by the name they published."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,11 +14,15 @@ import httpx
 import pytest
 
 from services.reporting.main import create_app
+from services.web.main import WebSettings
+from services.web.main import create_app as web_app
 from shared import topics
 from shared.auth import holder_digest, issue_token
 from shared.events import AmbassadorEnrolled, AmbassadorUpdated, AmbassadorWithdrawn, EngagementKind
 from tests.integration.test_reporting_edges import engaged, event, published, send, settings
-from tests.support import IDENTITY_KEY, JWT_SECRET, eventually, new_tenant, running
+from tests.browser.conftest import _serving
+from tests.integration.test_web_front import _closed_port
+from tests.support import IDENTITY_KEY, JWT_SECRET, eventually, new_tenant, running, settings_for
 from tests.unit.test_auth import ISSUER, jwks_issuer, rs256  # noqa: F401 (jwks_issuer: a fixture)
 
 pytestmark = pytest.mark.integration
@@ -109,3 +114,25 @@ async def test_my_results_with_oidc_tokens_only_and_leaderboards_by_published_na
         await eventually(forgotten)
         assert (await results(client, ada)).status_code == 404
         assert (await results(client, bearer(key, tenant, "e-cy", "employee"))).json()["display_name"] is None
+
+
+async def test_the_hub_route_forwards_the_callers_own_oidc_token_to_reporting(
+        kafka_bootstrap: str, database_url: str, jwks_issuer: tuple[Any, str]) -> None:  # noqa: F811
+    key, jwks_url = jwks_issuer
+    tenant = new_tenant()
+    oidc = {"jwt_hs256_secret": None, "jwt_jwks_url": jwks_url, "jwt_issuer": ISSUER}
+    async with contextlib.AsyncExitStack() as stack:
+        reporting = await stack.enter_async_context(_serving(
+            create_app(settings(kafka_bootstrap, database_url, **oidc)), _closed_port()))
+        web = await stack.enter_async_context(running(web_app(settings_for(
+            WebSettings, kafka_bootstrap, database_url, reporting_base_url=reporting, **oidc))))
+        await send(kafka_bootstrap, topics.AMBASSADORS, [
+            profile(tenant, "ambassador.enrolled", "amb-hub", "e-hub", "Hub", datetime.now(UTC))])
+
+        async def mine() -> dict[str, Any] | None:
+            answer = await web.get("/api/web/me/results", headers=bearer(key, tenant, "e-hub", "employee"))
+            return answer.json() if answer.status_code == 200 else None
+        body = await eventually(mine)
+        assert (body["ambassador_id"], body["display_name"], body["rank"]) == ("amb-hub", "Hub", None)
+        stranger = await web.get("/api/web/me/results", headers=bearer(key, tenant, "e-other", "employee"))
+        assert stranger.status_code == 404 and stranger.json()["detail"]["reason"] == "not_enrolled"
