@@ -385,6 +385,14 @@ def late_attribution(tenant: str, data: EngagementRecorded, before: tuple[Conten
     return sorted(owed.elements())
 
 
+def retraction(tenant: str, data: EngagementRecorded,
+               counted_with: tuple[ContentFacts | None, AmbassadorFacts | None]) -> list[Effect]:
+    """The counts an engagement added on arrival (with what was known then), taken back once it
+    turns out refused. Distinct members it may have added (a sharing ambassador, a potential
+    reach) stay: another engagement of the same window may share them."""
+    return [e._replace(delta=-e.delta) for e in engagement_effects(tenant, data, *counted_with) if e.member is None]
+
+
 def needs_ambassador(data: EngagementRecorded) -> bool:
     return data.ambassador_id is not None
 

@@ -8,6 +8,7 @@ never deduplicate on their own.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,9 @@ from shared.auth import Principal, holder_digest
 from shared.consumer import Rejections
 from shared.envelope import CloudEvent
 from shared.events import AmbassadorProfile, EngagementKind, EngagementRecorded
+
+
+log = logging.getLogger(__name__)
 
 
 class Forbidden(Exception):
@@ -160,6 +164,12 @@ async def _settle(conn: asyncpg.Connection, tenant: str, rows: list[asyncpg.Reco
         content = contents.get((tenant, data.content_id))
         ambassador = profiles.get((tenant, data.ambassador_id, data.occurred_at)) if data.ambassador_id else None
         before = (content if row["content_known"] else None, ambassador if row["ambassador_known"] else None)
+        cause = None if row["content_known"] else domain.engagement_refused(data, content)
+        if cause:  # counted on arrival, before its content's publication was read: taken back
+            log.warning("tenant %s: %s; its counts are taken back", tenant, cause)
+            effects += [(tenant, e) for e in domain.retraction(tenant, data, before)]
+            await repository.settle_pending(conn, row, True, True)
+            continue
         effects += [(tenant, e) for e in domain.late_attribution(tenant, data, before, (content, ambassador))]
         await repository.settle_pending(conn, row, content is not None,
                                         not domain.needs_ambassador(data) or ambassador is not None)

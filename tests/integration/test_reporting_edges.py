@@ -85,6 +85,24 @@ async def test_an_engagement_dated_before_its_content_was_published_is_dead_lett
         assert (await kpis(client, tenant, window="month", at="1999-05-01T00:00:00Z")).get("reactions", 0) == 0
         assert json.loads(dead[0].value)["content_id"] == "today"  # the original bytes, to replay if repaired
 
+        # Read before its content's publication: counted on arrival, taken back once it is read.
+        await send(kafka_bootstrap, topics.ENGAGEMENTS, [
+            engaged(tenant, "later", EngagementKind.reaction, datetime(1999, 5, 1, tzinfo=UTC), count=40)])
+
+        async def arrived() -> bool:
+            return (await kpis(client, tenant)).get("reactions") == 42
+        await eventually(arrived)
+        await send(kafka_bootstrap, topics.CONTENT_LIFECYCLE, [published(tenant, "later", now)])
+
+        async def taken_back() -> dict[str, Any] | None:
+            values = await kpis(client, tenant)
+            return values if values.get("contents_published") == 2 and values.get("reactions") == 2 else None
+        await eventually(taken_back)
+        old = await kpis(client, tenant, window="month", at="1999-05-01T00:00:00Z")
+        assert old.get("reactions", 0) == 0
+        later = await kpis(client, tenant, scope_type="content", scope_id="later")
+        assert later.get("reactions", 0) == 0
+
 
 async def test_a_dead_webhook_endpoint_is_paused_after_failures_in_a_row_and_subscriptions_can_be_deleted(
         kafka_bootstrap: str, database_url: str) -> None:
