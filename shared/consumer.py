@@ -19,6 +19,7 @@ What can go wrong, and where it goes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -27,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -128,13 +129,16 @@ class EventConsumer:
         # subscriber joining (seconds each, every topic paused meanwhile).
         for topic_name in (topic.name, topic.retry.name):
             group = f"{name}.{topic_name}"
+            listener = LagOnAssignment(name)
             subscriber = broker.subscriber(
                 topic_name, group_id=group, batch=True, max_records=max_records,
                 ack_policy=AckPolicy.MANUAL, auto_offset_reset="earliest",
                 max_poll_interval_ms=max_poll_interval_ms, parser=_parse_batch, decoder=_raw_values,
                 title=f"{topic_name}:{group}",
                 description=f"{name} consumes {topic_name} ({', '.join(sorted(self.types))})",
+                listener=listener,
             )
+            listener.subscriber = subscriber
             subscriber(self._on_batch)
 
     @property
@@ -358,6 +362,39 @@ def _claimable_keys(records: list[ConsumerRecord], types: frozenset[str]) -> lis
 
 def _origin(record: ConsumerRecord) -> str:
     return f"{record.topic}/{record.partition}/{record.offset}"
+
+
+class LagOnAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Publishes the lag of every partition as soon as it is assigned (the committed offset's
+    distance to the end), not only once a batch arrives from it: after a restart, a partition
+    with nothing new has a series (0) too, so a lag panel or alert sees 0 rather than nothing.
+    A revoked partition's series is removed (another replica reports it)."""
+
+    def __init__(self, consumer_name: str) -> None:
+        self.name = consumer_name
+        self.subscriber: Any = None  # set once the subscriber exists; its aiokafka consumer once started
+        self._task: asyncio.Task[None] | None = None
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(tp.topic, self.name, str(tp.partition))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        consumer = getattr(self.subscriber, "consumer", None)
+        if consumer is not None and assigned:  # offsets are asked outside the rebalance: it never waits on them
+            self._task = asyncio.create_task(self._publish(consumer, sorted(assigned)))
+
+    async def _publish(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        try:
+            ends = await asyncio.wait_for(consumer.end_offsets(partitions), 10)
+            starts = await asyncio.wait_for(consumer.beginning_offsets(partitions), 10)
+            for tp in partitions:
+                committed = await asyncio.wait_for(consumer.committed(tp), 10)
+                position = starts[tp] if committed is None else committed
+                metrics.CONSUMER_LAG.labels(tp.topic, self.name, str(tp.partition)).set(max(ends[tp] - position, 0))
+        except Exception as error:  # the next batch of each partition publishes it anyway
+            log.warning("%s: lag of %s not published on assignment: %r", self.name, partitions, error)
 
 
 def _observe_lag(msg: Any, records: tuple[ConsumerRecord, ...], consumer: str) -> None:

@@ -83,10 +83,8 @@ def rankings(outcome: Outcome) -> list[str]:
     lines.append("   Top subsidiaries by engagements")
     lines += [f"     {e['rank']}. {number(e['value']):>8}  {e['id']}" for e in boards["subsidiaries"]]
     lines.append("   Top named ambassadors by shares")
-    names = {a.ambassador_id: a.person.name for a in outcome.ambassadors}
-    if boards["ambassadors"]:
-        lines += [f"     {e['rank']}. {number(e['value']):>8}  {names.get(e['id'], e['id'])}"
-                  for e in boards["ambassadors"]]
+    if boards["ambassadors"]:  # by the display name each chose to publish (reporting never gives their id)
+        lines += [f"     {e['rank']}. {number(e['value']):>8}  {e['label']}" for e in boards["ambassadors"]]
     else:
         lines.append("     (nobody is named: only ambassadors who opted in to being named are ranked, and none has)")
     return lines

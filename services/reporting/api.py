@@ -24,14 +24,17 @@ from services.reporting.models import (
     KpiSeries,
     Leaderboard,
     MediaRates,
+    MyResults,
     NewWebhook,
     Webhook,
     WebhookChange,
     WebhookRequest,
 )
-from shared.auth import Principal, require
+from shared.auth import Principal, current_principal, require
 
 router = APIRouter(prefix="/v1/kpis", tags=["kpis"])
+me = APIRouter(prefix="/v1/me", tags=["me"])
+Anyone = Annotated[Principal, Depends(current_principal)]
 Reader = Annotated[Principal, Depends(require("analyst", "editor", "admin"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 FORBIDDEN = {403: {"description": "Missing role, or a scope outside the token's subsidiary"}}
@@ -67,8 +70,12 @@ async def _call(call: Awaitable[T]) -> T:
         raise HTTPException(422, str(error)) from None
     except handlers.Forbidden as error:
         raise HTTPException(403, str(error)) from None
+    except handlers.NotEnrolled as error:
+        raise HTTPException(404, {"reason": "not_enrolled", "message": str(error)}) from None
     except handlers.NotFound as error:
         raise HTTPException(404, str(error)) from None
+    except handlers.NoIdentityKey as error:
+        raise HTTPException(503, str(error)) from None
 
 
 def _csv(rows: list[dict[str, Any]], columns: list[str], name: str) -> Response:
@@ -112,7 +119,8 @@ async def definitions(principal: Reader) -> dict[str, Any]:
 
 
 @router.get("/leaderboards/{board}", response_model=Leaderboard, summary="Ambassadors, contents or subsidiaries "
-            "ranked by one KPI (ambassadors: only those who opted in to being named)", responses=FORBIDDEN)
+            "ranked by one KPI (ambassadors: only those who chose to be named, by their display name, never by id)",
+            responses=FORBIDDEN)
 async def leaderboard(principal: Reader, request: Request,
                       board: Annotated[Literal["ambassadors", "contents", "subsidiaries"], Path()],
                       kpi: Annotated[Literal[domain.RANKABLE], Query(description="The KPI ranked")] = "shares",  # type: ignore[valid-type]
@@ -121,7 +129,8 @@ async def leaderboard(principal: Reader, request: Request,
                       format: CSV_OR_JSON = "json") -> Any:  # noqa: A002
     body = await _call(handlers.leaderboard(_pool(request), principal, board, kpi, window, at, top))
     if format == "csv":
-        return _csv(body["entries"], ["rank", "id", "value", "title"], f"leaderboard-{board}")
+        columns = ["rank", "label", "value"] if board == "ambassadors" else ["rank", "id", "value", "title"]
+        return _csv(body["entries"], columns, f"leaderboard-{board}")
     return body
 
 
@@ -198,3 +207,12 @@ async def list_deliveries(principal: Admin, request: Request,
 async def replay_delivery(principal: Admin, request: Request, delivery_id: uuid.UUID) -> dict[str, str]:
     await _call(handlers.replay_delivery(_pool(request), principal, delivery_id))
     return {"status": "pending"}
+
+
+@me.get("/results", response_model=MyResults, summary="My own KPIs and rank, and the ambassadors' leaderboard "
+        "(any signed-in employee: the ambassador is the caller's own, found by his holder digest)",
+        responses={404: {"description": "The caller is not an enrolled ambassador"},
+                   503: {"description": "PORTEVOIX_IDENTITY_KEY is not configured"}})
+async def my_results(principal: Anyone, request: Request) -> Any:
+    key = request.app.state.service.settings.identity_key
+    return await _call(handlers.my_results(_pool(request), principal, key.get_secret_value() if key else None))

@@ -385,6 +385,14 @@ def late_attribution(tenant: str, data: EngagementRecorded, before: tuple[Conten
     return sorted(owed.elements())
 
 
+def retraction(tenant: str, data: EngagementRecorded,
+               counted_with: tuple[ContentFacts | None, AmbassadorFacts | None]) -> list[Effect]:
+    """The counts an engagement added on arrival (with what was known then), taken back once it
+    turns out refused. Distinct members it may have added (a sharing ambassador, a potential
+    reach) stay: another engagement of the same window may share them."""
+    return [e._replace(delta=-e.delta) for e in engagement_effects(tenant, data, *counted_with) if e.member is None]
+
+
 def needs_ambassador(data: EngagementRecorded) -> bool:
     return data.ambassador_id is not None
 
@@ -473,6 +481,19 @@ def ranked(rows: list[dict[str, Any]], value_key: str, id_key: str) -> list[dict
             rank, previous = position, row[value_key]
         result.append({"rank": rank, **row})
     return result
+
+
+AN_AMBASSADOR = "an ambassador"
+
+
+def display_name(profile: AmbassadorProfile) -> str | None:
+    """The name reporting may show: only the one the person chose to publish, only while named."""
+    return (profile.display_name or None) if profile.named_in_leaderboards else None
+
+
+def ambassador_entry(rank: int, value: int, name: str | None, me: bool = False) -> dict[str, Any]:
+    """A leaderboard line of an ambassador: never the id; the display name when published."""
+    return {"rank": rank, "id": None, "value": value, "name": name, "label": name or AN_AMBASSADOR, "me": me}
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:

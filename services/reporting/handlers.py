@@ -7,6 +7,8 @@ never deduplicate on their own.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -22,10 +24,13 @@ from services.reporting.domain import (
     ScopeType,
     Window,
 )
-from shared.auth import Principal
+from shared.auth import Principal, holder_digest
 from shared.consumer import Rejections
 from shared.envelope import CloudEvent
 from shared.events import AmbassadorProfile, EngagementKind, EngagementRecorded
+
+
+log = logging.getLogger(__name__)
 
 
 class Forbidden(Exception):
@@ -79,6 +84,8 @@ async def on_ambassador_events(conn: asyncpg.Connection, events: list[CloudEvent
             facts = domain.ambassador_facts(data)
             await repository.record_history(conn, tenant, data.ambassador_id, data.effective_at, True, facts,
                                             data.named_in_leaderboards)
+            await repository.remember_identity(conn, tenant, data.ambassador_id, data.effective_at, True, data.holder,
+                                               domain.display_name(data))
             profiled.add((tenant, data.ambassador_id))
             if event.type == "ambassador.enrolled":
                 effects += [(tenant, e) for e in domain.enrolment_effects(
@@ -87,6 +94,7 @@ async def on_ambassador_events(conn: asyncpg.Connection, events: list[CloudEvent
             last = await repository.latest_profile(conn, tenant, data.ambassador_id)
             await repository.record_history(conn, tenant, data.ambassador_id, data.effective_at, False,
                                             last or AmbassadorFacts("", "", {}), False)
+            await repository.remember_identity(conn, tenant, data.ambassador_id, data.effective_at, False, None, None)
             effects += [(tenant, e) for e in domain.enrolment_effects(
                 tenant, "ambassadors_withdrawn", data.ambassador_id, last, data.effective_at)]
     for tenant, ambassador_id in sorted(profiled):
@@ -156,6 +164,12 @@ async def _settle(conn: asyncpg.Connection, tenant: str, rows: list[asyncpg.Reco
         content = contents.get((tenant, data.content_id))
         ambassador = profiles.get((tenant, data.ambassador_id, data.occurred_at)) if data.ambassador_id else None
         before = (content if row["content_known"] else None, ambassador if row["ambassador_known"] else None)
+        cause = None if row["content_known"] else domain.engagement_refused(data, content)
+        if cause:  # counted on arrival, before its content's publication was read: taken back
+            log.warning("tenant %s: %s; its counts are taken back", tenant, cause)
+            effects += [(tenant, e) for e in domain.retraction(tenant, data, before)]
+            await repository.settle_pending(conn, row, True, True)
+            continue
         effects += [(tenant, e) for e in domain.late_attribution(tenant, data, before, (content, ambassador))]
         await repository.settle_pending(conn, row, content is not None,
                                         not domain.needs_ambassador(data) or ambassador is not None)
@@ -227,22 +241,64 @@ def definitions() -> dict[str, Any]:
 BOARDS = {"ambassadors": ScopeType.ambassador, "contents": ScopeType.content, "subsidiaries": ScopeType.subsidiary}
 
 
+def _board_kpis(kpi: str) -> list[str]:
+    return ["clicks_total", "reactions", "comments", "reshares"] if kpi == "engagements" else [kpi]
+
+
 async def leaderboard(pool: asyncpg.Pool, principal: Principal, board: str, kpi: str, window: Window,
-                      at: datetime | None, top: int) -> dict[str, Any]:
-    """Ambassadors (only those who opted in to being named), contents or subsidiaries ranked by
-    one KPI; a subsidiary-scoped token ranks within its own subsidiary."""
+                      at: datetime | None, top: int, me: str | None = None) -> dict[str, Any]:
+    """Ambassadors, contents or subsidiaries ranked by one KPI; a subsidiary-scoped token ranks
+    within its own subsidiary. Ambassadors: only those who chose to be named, and never by id:
+    by the display name they chose to publish (``me``: the caller's own ambassador id, marked)."""
     scope_type = BOARDS[board]
     start = domain.window_start(window, at or datetime.now(UTC))
-    kpis = ["clicks_total", "reactions", "comments", "reshares"] if kpi == "engagements" else [kpi]
     async with pool.acquire() as conn:
-        rows = await repository.leaderboard(conn, principal.tenant, scope_type, window, start, kpis, top,
+        rows = await repository.leaderboard(conn, principal.tenant, scope_type, window, start, _board_kpis(kpi), top,
                                             principal.subsidiary)
         info = (await repository.contents_info(conn, principal.tenant, [r["scope_id"] for r in rows])
                 if scope_type is ScopeType.content else {})
-    entries = [{"rank": r["rank"], "id": r["scope_id"], "value": r["value"],
-                "title": info.get(r["scope_id"], {}).get("title")} for r in rows]
+    if scope_type is ScopeType.ambassador:
+        entries = [domain.ambassador_entry(r["rank"], r["value"], r["display_name"], me is not None and
+                                           r["scope_id"] == me) for r in rows]
+    else:
+        entries = [{"rank": r["rank"], "id": r["scope_id"], "value": r["value"],
+                    "title": info.get(r["scope_id"], {}).get("title")} for r in rows]
     return {"tenant": principal.tenant, "board": board, "kpi": kpi, "window": window,
             "window_start": None if window is Window.all else start, "entries": entries}
+
+
+class NotEnrolled(NotFound):
+    pass
+
+
+class NoIdentityKey(Exception):
+    pass
+
+
+MY_BOARD_KPI = "shares"
+
+
+async def my_results(pool: asyncpg.Pool, principal: Principal, identity_key: str | None,
+                     top: int = 10) -> dict[str, Any]:
+    """The caller's own all-time KPIs and the tenant's ambassadors' leaderboard. The caller's
+    ambassador is found by the holder digest of his tenant and sign-in subject (no HR id, no
+    shared secret with anyone: distribution put the same digest on ambassadors.v1)."""
+    if identity_key is None:
+        raise NoIdentityKey("my results need PORTEVOIX_IDENTITY_KEY (the same as distribution's)")
+    holder = holder_digest(identity_key, principal.tenant, principal.subject)
+    async with pool.acquire() as conn:
+        mine = await repository.ambassador_of_holder(conn, principal.tenant, holder)
+        if mine is None:
+            raise NotEnrolled("you are not an enrolled ambassador")
+        ambassador_id = mine["ambassador_id"]
+        value, rank = await repository.rank_of(conn, principal.tenant, ScopeType.ambassador, ambassador_id,
+                                               Window.all, domain.ALL_TIME_START, _board_kpis(MY_BOARD_KPI))
+    tenant_wide = dataclasses.replace(principal, subsidiary=None)  # his own scope, the tenant's board
+    own = await read_kpis(pool, tenant_wide, ScopeType.ambassador, ambassador_id)
+    board = await leaderboard(pool, tenant_wide, "ambassadors", MY_BOARD_KPI, Window.all, None, top, me=ambassador_id)
+    return {"tenant": principal.tenant, "ambassador_id": ambassador_id, "display_name": mine["display_name"],
+            "kpis": own["kpis"], "leaderboard_kpi": MY_BOARD_KPI, "rank": rank, "rank_value": value,
+            "leaderboard": board["entries"]}
 
 
 async def digest(pool: asyncpg.Pool, principal: Principal, month: str, top: int = 5) -> dict[str, Any]:

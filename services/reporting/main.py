@@ -57,7 +57,7 @@ def create_app(settings: ReportingSettings | None = None, *, name: str = "report
         s.webhook_pause_after_failures))
     service.run_while_started(lambda: jobs.run_gauges(
         service.pool, s.gauge_tenants, s.gauge_subsidiaries, s.gauge_tick_seconds))
-    return service.http_app(api.router)
+    return service.http_app(api.router, api.me)
 
 
 def main() -> None:

@@ -59,9 +59,12 @@ class Definitions(BaseModel):
 
 class LeaderboardEntry(BaseModel):
     rank: int = Field(description="Competition ranking: equal values share a rank (1, 1, 3)")
-    id: str
+    id: str | None = Field(description="Content or subsidiary id; always null for ambassadors (see name)")
     value: int
     title: str | None = Field(None, description="Contents only")
+    name: str | None = Field(None, description="Ambassadors only: the display name the person chose to publish")
+    label: str | None = Field(None, description="Ambassadors only: name, or 'an ambassador' when none was published")
+    me: bool = Field(False, description="Ambassadors, in my results: this line is the caller's")
 
 
 class Leaderboard(BaseModel):
@@ -71,6 +74,19 @@ class Leaderboard(BaseModel):
     window: Window
     window_start: datetime | None
     entries: list[LeaderboardEntry]
+
+
+class MyResults(BaseModel):
+    tenant: str
+    ambassador_id: str = Field(description="The caller's own pseudonymous id")
+    display_name: str | None = Field(description="The name the caller publishes, while named in leaderboards")
+    kpis: KpiMap = Field(description="The caller's all-time KPIs (shares, clicks_total, reactions, potential_reach...)")
+    leaderboard_kpi: str
+    rank: int | None = Field(description="The caller's rank among the tenant's ambassadors (null: no value yet)")
+    rank_value: int
+    leaderboard: list[LeaderboardEntry] = Field(description="The tenant's top ambassadors among those who chose to "
+                                                            "be named, by display name; rank is the caller's own "
+                                                            "whether named or not")
 
 
 class DigestKpi(BaseModel):
@@ -90,7 +106,8 @@ class Digest(BaseModel):
     currency: str | None
     kpis: list[DigestKpi]
     best_posts: list[LeaderboardEntry] = Field(description="Contents by engagements in the month")
-    best_ambassadors: list[LeaderboardEntry] = Field(description="Ambassadors who opted in to being named, by shares")
+    best_ambassadors: list[LeaderboardEntry] = Field(description="Ambassadors who chose to be named, by shares, "
+                                                                 "by their display name (never an id)")
 
 
 class ContentRank(BaseModel):

@@ -165,6 +165,28 @@ async def record_history(conn: asyncpg.Connection, tenant: str, ambassador_id: s
         json.dumps(dict(profile.network_audience)), named)
 
 
+async def remember_identity(conn: asyncpg.Connection, tenant: str, ambassador_id: str, effective_at: datetime,
+                            enrolled: bool, holder: str | None, display_name: str | None) -> None:
+    """The ambassador's current holder and display name (the latest effective record wins; a
+    withdrawal forgets the name, keeps the holder)."""
+    await conn.execute(
+        """INSERT INTO ambassador_identities (tenant, ambassador_id, holder, display_name, enrolled, effective_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (tenant, ambassador_id) DO UPDATE SET
+               holder = CASE WHEN EXCLUDED.enrolled THEN EXCLUDED.holder ELSE ambassador_identities.holder END,
+               display_name = EXCLUDED.display_name, enrolled = EXCLUDED.enrolled,
+               effective_at = EXCLUDED.effective_at
+           WHERE EXCLUDED.effective_at >= ambassador_identities.effective_at""",
+        tenant, ambassador_id, holder, display_name, enrolled, effective_at)
+
+
+async def ambassador_of_holder(conn: asyncpg.Connection, tenant: str, holder: str) -> asyncpg.Record | None:
+    """The enrolled ambassador a holder digest designates (the latest, should there be several)."""
+    return await conn.fetchrow(
+        """SELECT ambassador_id, display_name FROM ambassador_identities
+           WHERE tenant = $1 AND holder = $2 AND enrolled ORDER BY effective_at DESC LIMIT 1""", tenant, holder)
+
+
 async def profiles_as_of(conn: asyncpg.Connection, wanted: list[tuple[str, str, datetime]]) -> dict[
         tuple[str, str, datetime], AmbassadorFacts]:
     """Each ambassador's profile as of an instant: the latest enrolled or updated record
@@ -382,9 +404,27 @@ async def leaderboard(conn: asyncpg.Connection, tenant: str, scope_type: ScopeTy
                 GROUP BY scope_id),
             eligible AS (SELECT t.scope_id, t.value FROM totals t {_BOARD_FILTER[scope_type]}),
             ranked AS (SELECT scope_id, value, rank() OVER (ORDER BY value DESC) AS rank FROM eligible)
-            SELECT rank, scope_id, value FROM ranked WHERE rank <= $6 AND value > 0 ORDER BY rank, scope_id""",
+            SELECT r.rank, r.scope_id, r.value, i.display_name FROM ranked r
+            LEFT JOIN ambassador_identities i ON $2 = 'ambassador' AND i.tenant = $1 AND i.ambassador_id = r.scope_id
+            WHERE r.rank <= $6 AND r.value > 0 ORDER BY r.rank, r.scope_id""",
         tenant, str(scope_type), str(window), start, kpis, top, subsidiary)
     return [dict(r) for r in rows]
+
+
+async def rank_of(conn: asyncpg.Connection, tenant: str, scope_type: ScopeType, scope_id: str, window: Window,
+                  start: datetime, kpis: list[str]) -> tuple[int, int | None]:
+    """A scope's value and its competition rank among the scopes of its type (None: no value)."""
+    row = await conn.fetchrow(
+        """WITH totals AS (
+               SELECT scope_id, sum(value)::bigint AS value FROM rollups
+               WHERE tenant = $1 AND scope_type = $2 AND time_window = $3 AND window_start = $4
+                 AND kpi = ANY($5::text[])
+               GROUP BY scope_id)
+           SELECT coalesce((SELECT value FROM totals WHERE scope_id = $6), 0) AS value,
+                  1 + (SELECT count(*) FROM totals
+                       WHERE value > coalesce((SELECT value FROM totals WHERE scope_id = $6), 0)) AS rank""",
+        tenant, str(scope_type), str(window), start, kpis, scope_id)
+    return row["value"], (row["rank"] if row["value"] > 0 else None)
 
 
 # --- media rates ---------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def digest_html(digest: Mapping[str, Any]) -> str:
         f"<td {cell} align=\"right\">{_change(k['change'])}</td></tr>" for k in digest["kpis"])
     posts = "".join(f"<li>#{p['rank']} {e(p.get('title') or p['id'])} — {p['value']:,} engagements</li>"
                     for p in digest["best_posts"]) or "<li>No engagement this month.</li>"
-    people = "".join(f"<li>#{a['rank']} {e(a['id'])} — {a['value']:,} shares</li>"
+    people = "".join(f"<li>#{a['rank']} {e(a['label'])} — {a['value']:,} shares</li>"
                      for a in digest["best_ambassadors"]) or "<li>No named ambassador shared this month.</li>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Your month in numbers — {e(digest['month'])}</title></head>

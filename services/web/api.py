@@ -15,7 +15,6 @@ from services.web.models import (
     FrontConfig,
     LoginAnswer,
     LoginRequest,
-    MyResults,
     ReadConfirmation,
     ReadRecorded,
     TrainingKit,
@@ -107,24 +106,11 @@ async def confirm_read(body: ReadConfirmation, principal: Employee, request: Req
         raise HTTPException(422, {"reason": "unknown_version", "message": str(error)}) from None
 
 
-@router.get("/me/results", response_model=MyResults, summary="My shares, clicks, reactions and reach, "
-            "and the ambassadors' leaderboard", responses={404: {"description": "Not enrolled"},
-                                                            503: {"description": "No reporting credential"}})
-async def my_results(principal: Employee, request: Request) -> dict:
-    s = _settings(request)
-    reader = None
-    if s.jwt_hs256_secret is not None:  # a one-minute reader token, for this tenant only
-        reader = handlers.local_token(s.jwt_hs256_secret.get_secret_value(), s.jwt_audience, principal.tenant,
-                                      "portevoix-web", ["analyst"], None, 60)
-    try:
-        return await handlers.my_results(_client(request), request.app.state.bases,
-                                         request.headers["authorization"], principal, reader)
-    except handlers.NotEnrolled:
-        raise HTTPException(404, {"reason": "not_enrolled", "message": "you are not an ambassador"}) from None
-    except handlers.NotConfigured as error:
-        raise HTTPException(503, str(error)) from None
-    except httpx.HTTPError as error:
-        raise HTTPException(502, f"results unavailable: {type(error).__name__}") from None
+@router.get("/me/results", summary="My shares, clicks, reactions and reach, and the ambassadors' leaderboard: "
+            "reporting's GET /v1/me/results, asked with the caller's own token (no other credential)",
+            responses={404: {"description": "Not enrolled"}, 502: {"description": "Reporting unavailable"}})
+async def my_results(principal: Employee, request: Request) -> Response:
+    return await proxy.forward(_client(request), request.app.state.bases, "reporting", "v1/me/results", request)
 
 
 # Not in this OpenAPI document: it forwards to the four services, whose documents describe the

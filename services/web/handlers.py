@@ -1,5 +1,4 @@
-"""The web front's own use cases: the training kit and its read confirmation, the demo login,
-and an ambassador's own results (read from reporting on his behalf)."""
+"""The web front's own use cases: the training kit and its read confirmation, the demo login."""
 
 from __future__ import annotations
 
@@ -8,21 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
 from services.web import domain, repository
 from shared.auth import Principal, issue_token
 
 
-class NotConfigured(Exception):
-    pass
-
-
 class UnknownKitVersion(Exception):
-    pass
-
-
-class NotEnrolled(Exception):
     pass
 
 
@@ -75,26 +65,3 @@ def local_token(secret: str, audience: str | None, tenant: str, subject: str, ro
     return issue_token(secret, subject=subject, tenant=tenant, roles=roles, subsidiary=subsidiary,
                        audience=audience or "portevoix", ttl_seconds=ttl_seconds)
 
-
-async def my_results(client: httpx.AsyncClient, bases: dict[str, str], authorization: str, principal: Principal,
-                     reader_token: str | None) -> dict[str, Any]:
-    """The caller's own KPIs and the ambassadors' leaderboard. Reporting lets only staff read
-    KPIs, so the web front asks it with a reader credential, for this ambassador's scope only:
-    his pseudonymous id comes from distribution, asked with his own token."""
-    if reader_token is None:
-        raise NotConfigured("ambassador results need PORTEVOIX_JWT_HS256_SECRET (or a reporting reader token)")
-    consent = await client.get(f"{bases['distribution']}/v1/me/consent", headers={"authorization": authorization})
-    consent.raise_for_status()
-    enrolment = consent.json().get("enrolment")
-    if not enrolment:
-        raise NotEnrolled(principal.subject)
-    ambassador_id = enrolment["ambassador_id"]
-    staff = {"authorization": f"Bearer {reader_token}"}
-    kpis = await client.get(f"{bases['reporting']}/v1/kpis", headers=staff,
-                            params={"scope_type": "ambassador", "scope_id": ambassador_id})
-    kpis.raise_for_status()
-    board = await client.get(f"{bases['reporting']}/v1/kpis/leaderboards/ambassadors", headers=staff,
-                             params={"kpi": "shares", "top": 10})
-    board.raise_for_status()
-    return {"ambassador_id": ambassador_id, "kpis": kpis.json()["kpis"],
-            "leaderboard": [{**e, "me": e["id"] == ambassador_id} for e in board.json()["entries"]]}

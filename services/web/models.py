@@ -61,19 +61,6 @@ class ReadRecorded(BaseModel):
     read_at: datetime
 
 
-class LeaderboardEntry(BaseModel):
-    rank: int
-    id: str
-    value: int
-    me: bool
-
-
-class MyResults(BaseModel):
-    ambassador_id: str
-    kpis: dict[str, float | int | None]
-    leaderboard: list[LeaderboardEntry]
-
-
 class FrontConfig(BaseModel):
     local_login: bool
     kpi_poll_seconds: float

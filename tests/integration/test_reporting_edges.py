@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from services.reporting.main import ReportingSettings, create_app
-from shared import topics
+from shared import metrics, topics
 from shared.envelope import CloudEvent, new_event
 from shared.events import AmbassadorEnrolled, ContentPublished, EngagementKind, EngagementRecorded, Network
 from shared.topics import Topic
@@ -84,6 +84,24 @@ async def test_an_engagement_dated_before_its_content_was_published_is_dead_lett
         assert values["reactions"] == 2  # within the clock-skew tolerance: counted; the others never
         assert (await kpis(client, tenant, window="month", at="1999-05-01T00:00:00Z")).get("reactions", 0) == 0
         assert json.loads(dead[0].value)["content_id"] == "today"  # the original bytes, to replay if repaired
+
+        # Read before its content's publication: counted on arrival, taken back once it is read.
+        await send(kafka_bootstrap, topics.ENGAGEMENTS, [
+            engaged(tenant, "later", EngagementKind.reaction, datetime(1999, 5, 1, tzinfo=UTC), count=40)])
+
+        async def arrived() -> bool:
+            return (await kpis(client, tenant)).get("reactions") == 42
+        await eventually(arrived)
+        await send(kafka_bootstrap, topics.CONTENT_LIFECYCLE, [published(tenant, "later", now)])
+
+        async def taken_back() -> dict[str, Any] | None:
+            values = await kpis(client, tenant)
+            return values if values.get("contents_published") == 2 and values.get("reactions") == 2 else None
+        await eventually(taken_back)
+        old = await kpis(client, tenant, window="month", at="1999-05-01T00:00:00Z")
+        assert old.get("reactions", 0) == 0
+        later = await kpis(client, tenant, scope_type="content", scope_id="later")
+        assert later.get("reactions", 0) == 0
 
 
 async def test_a_dead_webhook_endpoint_is_paused_after_failures_in_a_row_and_subscriptions_can_be_deleted(
@@ -247,3 +265,18 @@ async def test_every_dashboard_panel_queries_metrics_and_kpis_the_services_expor
             for name in re.findall(r"\b((?:portevoix|process)_[a-z_]+)\b", expr):
                 assert any(name.removesuffix(s) in declared for s in SUFFIXES if name.endswith(s)), (title, name)
         assert 'portevoix_consumer_lag_records{consumer=' in text
+
+
+async def test_after_a_restart_every_assigned_partition_has_a_lag_series_before_it_delivers_anything(
+        kafka_bootstrap: str, database_url: str) -> None:
+    consumed = [topics.CONTENT_LIFECYCLE, topics.AMBASSADORS, topics.NOTIFICATIONS, topics.ENGAGEMENTS]
+    expected = {(t.name, str(p)) for topic in consumed for t in (topic, topic.retry) for p in range(t.partitions)}
+    metrics.CONSUMER_LAG.clear()  # a new process: no series yet
+    async with running(create_app(settings(kafka_bootstrap, database_url))) as client:
+        async def published() -> set[tuple[str, str]] | None:
+            text = (await client.get("/metrics")).text
+            found = set(re.findall(r'^portevoix_consumer_lag_records\{consumer="reporting",partition="(\d+)",'
+                                   r'topic="([^"]+)"\} ', text, flags=re.MULTILINE))
+            have = {(topic, partition) for partition, topic in found}
+            return have if expected <= have else None
+        await eventually(published, timeout=30)

@@ -62,11 +62,12 @@ class Dataset:
         self.tenant = tenant
         t = tenant
 
-        def ambassador(aid: str, sub: str, dep: str, audience: dict[Network, int], named: bool,
+        def ambassador(aid: str, sub: str, dep: str, audience: dict[Network, int], name: str | None,
                        when: str) -> CloudEvent[Any]:
             return event(t, "ambassador.enrolled", aid, AmbassadorEnrolled(
                 ambassador_id=aid, subsidiary=sub, department=dep, country="FR", language="fr",
-                network_audience=audience, named_in_leaderboards=named, effective_at=at(when)))
+                network_audience=audience, named_in_leaderboards=name is not None, display_name=name,
+                effective_at=at(when)))
 
         def content(cid: str, owner: str, campaign: str | None, when: str) -> CloudEvent[Any]:
             return event(t, "content.published", cid, ContentPublished(
@@ -86,10 +87,10 @@ class Dataset:
 
         li, x = Network.linkedin, Network.x
         self.ambassadors = [
-            ambassador("a1", "fr", "mkt", {li: 1000, x: 200}, True, "2025-05-01T00:00:00"),
-            ambassador("a2", "fr", "sales", {li: 500}, False, "2025-05-01T00:00:00"),
-            ambassador("a3", "de", "mkt", {li: 300}, True, "2025-06-10T00:00:00"),
-            ambassador("a4", "de", "mkt", {li: 50}, False, "2025-06-15T00:00:00"),
+            ambassador("a1", "fr", "mkt", {li: 1000, x: 200}, "Ada L.", "2025-05-01T00:00:00"),
+            ambassador("a2", "fr", "sales", {li: 500}, None, "2025-05-01T00:00:00"),
+            ambassador("a3", "de", "mkt", {li: 300}, "Cy", "2025-06-10T00:00:00"),
+            ambassador("a4", "de", "mkt", {li: 50}, None, "2025-06-15T00:00:00"),
             event(t, "ambassador.withdrawn", "a2", AmbassadorWithdrawn(
                 ambassador_id="a2", reason="opt-out", effective_at=at("2025-06-20T00:00:00"))),
         ]
@@ -270,11 +271,17 @@ async def test_every_kpi_on_hand_computed_data_whatever_the_order_duplicates_and
         assert [(r["window_start"][:10], r["shares"], r["clicks_total"]) for r in rows] == [
             ("2025-06-01", "2", "4"), ("2025-06-02", "1", "1"), ("2025-06-03", "1", "0")]
 
-        # Leaderboards: only named ambassadors; ties share a rank; CSV.
+        # Leaderboards: only named ambassadors, by the name they chose to publish, never by id;
+        # ties share a rank; CSV.
         board = await get(client, "/v1/kpis/leaderboards/ambassadors", analyst, kpi="shares", window="month", at=JUNE)
-        assert [(e["rank"], e["id"], e["value"]) for e in board["entries"]] == [(1, "a1", 3), (2, "a3", 1)]
+        assert [(e["rank"], e["id"], e["name"], e["value"]) for e in board["entries"]] == [
+            (1, None, "Ada L.", 3), (2, None, "Cy", 1)]
         may_board = await get(client, "/v1/kpis/leaderboards/ambassadors", analyst, kpi="shares", window="month", at=MAY)
-        assert may_board["entries"] == []  # a2 shared, but never opted in to being named
+        assert may_board["entries"] == []  # a2 shared, but never chose to be named
+        board_csv = await get(client, "/v1/kpis/leaderboards/ambassadors", analyst, kpi="shares", window="month",
+                              at=JUNE, format="csv")
+        assert list(csv.reader(io.StringIO(board_csv))) == [["rank", "label", "value"], ["1", "Ada L.", "3"],
+                                                              ["2", "Cy", "1"]]
         tie = await get(client, "/v1/kpis/leaderboards/subsidiaries", analyst, kpi="sharing_ambassadors",
                         window="month", at=JUNE)
         assert [(e["rank"], e["id"], e["value"]) for e in tie["entries"]] == [(1, "de", 1), (1, "fr", 1)]
@@ -292,9 +299,12 @@ async def test_every_kpi_on_hand_computed_data_whatever_the_order_duplicates_and
         assert (by_kpi["shares"]["value"], by_kpi["shares"]["previous"], by_kpi["shares"]["change"]) == (4, 1, 3.0)
         assert by_kpi["potential_reach"]["kind"] == "estimated" and by_kpi["shares"]["kind"] == "measured"
         assert [p["id"] for p in digest["best_posts"]] == ["c1", "c2"]
-        assert [a["id"] for a in digest["best_ambassadors"]] == ["a1", "a3"]
+        assert [(a["id"], a["label"]) for a in digest["best_ambassadors"]] == [(None, "Ada L."), (None, "Cy")]
         page = await get(client, "/v1/kpis/digest", analyst, month="2025-06", format="html")
-        assert "<html" in page and "Title c1" in page and "#1 a1 —" in page and "a2 —" not in page
+        assert "<html" in page and "Title c1" in page and "#1 Ada L. —" in page
+        assert "a1" not in page.split("Best ambassadors")[1]
+        may_page = await get(client, "/v1/kpis/digest", analyst, month="2025-05", format="html")
+        assert "No named ambassador" in may_page and "a2" not in may_page.split("Best ambassadors")[1]
 
         # Definitions: one per KPI served, versioned, measured vs estimated.
         definitions = await get(client, "/v1/kpis/definitions", analyst)

@@ -46,7 +46,7 @@ async function loadBoards() {
     `${t(`kpi_${kpi}`)} · ${t("by_subsidiary_title")}`, formatNumber));
   $("known-subsidiaries").replaceChildren(...subsidiaries.entries.map(e => el("option", { value: e.id })));
   $("board-ambassadors").replaceChildren(...ambassadors.entries.map(e => el("tr", {},
-    el("td", { text: e.rank }), el("td", { text: e.id.slice(0, 12) }), el("td", { text: formatNumber(e.value) }))));
+    el("td", { text: e.rank }), el("td", { text: e.label }), el("td", { text: formatNumber(e.value) }))));
   $("board-contents").replaceChildren(...contents.entries.map(e => el("tr", {},
     el("td", { text: e.rank }), el("td", { text: e.title || e.id }), el("td", { text: formatNumber(e.value) }))));
 }

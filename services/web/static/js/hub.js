@@ -169,7 +169,7 @@ async function loadResults() {
     $("my-kpis").replaceChildren(...MY_KPIS.map(name => el("div", { class: "kpi", "data-kpi": name },
       el("div", { class: "value", text: formatNumber(results.kpis[name] ?? 0) }), el("div", { class: "name", text: t(`kpi_${name}`) }))));
     const rows = results.leaderboard.map(e => el("tr", { class: e.me ? "me" : null },
-      el("td", { text: e.rank }), el("td", { text: e.me ? `${t("me")} (${e.id.slice(0, 8)})` : e.id.slice(0, 8) }), el("td", { text: formatNumber(e.value) })));
+      el("td", { text: e.rank }), el("td", { text: e.me ? `${t("me")} (${e.label})` : e.label }), el("td", { text: formatNumber(e.value) })));
     $("leaderboard").replaceChildren(...(rows.length ? rows : [el("tr", { id: "leaderboard-empty" }, el("td", { colspan: "3", class: "muted", text: t("leaderboard_empty") }))]));
     say($("results-status"), "");
   } catch (error) { say($("results-status"), error.message, false); }
