@@ -213,12 +213,16 @@ async def audience_page(conn: asyncpg.Connection, tenant: str, content_id: str, 
                         limit: int, with_groups: bool) -> list[asyncpg.Record]:
     """One page (keyset, by ambassador id, within ``(after, last]``) of the enrolled, current
     ambassadors whose consent is in force and who were not yet notified of the content, with
-    their HR placement, groups, preferences, and the alerts sent to them in the last 7 days (the
-    fatigue budget). Their groups only ``with_groups`` (an audience naming none needs them not).
+    their HR placement, groups and preferences. Their groups only ``with_groups`` (an audience
+    naming none needs them not).
 
-    The page's ambassadors are key-share locked until the page's transaction commits: an opt-out
-    (which locks its ambassador for update) waits for the page's notifications to be durable and
-    then cancels them, or, if it committed first, its ambassador is skipped here."""
+    The page's ambassadors are locked (no-key update, in id order) until the page's transaction
+    commits. An opt-out (which locks its ambassador for update) waits for the page's notifications
+    to be durable and then cancels them, or, if it committed first, its ambassador is skipped
+    here. And it is the lock of their fatigue budget (see :func:`lock_alert_budget`): a page of
+    another content, or a delivery worker, deciding for the same ambassadors waits for this page
+    to commit, then sees the slots it took (read them with :func:`alert_budget_used` after this
+    statement: a statement's snapshot predates the lock waits)."""
     return await conn.fetch(
         """SELECT a.ambassador_id, e.subsidiary, e.department, e.site, e.country, e.language,
                   CASE WHEN $6 THEN coalesce((SELECT array_agg(g.name) FROM group_members m
@@ -227,10 +231,7 @@ async def audience_page(conn: asyncpg.Connection, tenant: str, content_id: str, 
                        ELSE '{}' END AS groups,
                   coalesce(p.languages, '{}') AS languages, coalesce(p.topics, '{}') AS topics,
                   coalesce(p.channels, '{}') AS channels, p.max_per_day, p.quiet_start, p.quiet_end,
-                  coalesce(p.time_zone, 'UTC') AS time_zone,
-                  coalesce((SELECT array_agg(s.sent_at) FROM notifications s
-                            WHERE s.tenant = a.tenant AND s.ambassador_id = a.ambassador_id AND s.status = 'sent'
-                              AND s.sent_at > now() - interval '7 days'), '{}') AS recently_sent
+                  coalesce(p.time_zone, 'UTC') AS time_zone
            FROM ambassadors a
            JOIN employees e ON e.tenant = a.tenant AND e.employee_id = a.employee_id
            LEFT JOIN preferences p ON p.tenant = a.tenant AND p.employee_id = a.employee_id
@@ -240,7 +241,39 @@ async def audience_page(conn: asyncpg.Connection, tenant: str, content_id: str, 
                              WHERE n.tenant = a.tenant AND n.content_id = $2 AND n.ambassador_id = a.ambassador_id)
            ORDER BY a.ambassador_id
            LIMIT $5
-           FOR KEY SHARE OF a""", tenant, content_id, after, last, limit, with_groups)
+           FOR NO KEY UPDATE OF a""", tenant, content_id, after, last, limit, with_groups)
+
+
+# --- the fatigue budget ----------------------------------------------------------------------------
+
+async def lock_alert_budget(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID) -> None:
+    """Lock the ambassador's fatigue budget until the transaction ends (his row, no-key update:
+    what the fan-out's pages take too). Whoever decides whether an alert may go takes this lock
+    first, then reads :func:`alert_budget_used` and takes a slot in the same transaction: two
+    deciders, in any processes, see each other's slots and never both take the last one."""
+    await conn.execute("SELECT 1 FROM ambassadors WHERE tenant = $1 AND ambassador_id = $2 FOR NO KEY UPDATE",
+                       tenant, ambassador_id)
+
+
+async def alert_budget_used(conn: asyncpg.Connection, tenant: str,
+                            ambassador_ids: Sequence[UUID]) -> dict[UUID, list[datetime]]:
+    """The slots of these ambassadors' fatigue budget taken in the last 7 days: when each alert
+    let through was let through (sent, or waiting to be sent). Read under their lock."""
+    rows = await conn.fetch(
+        """SELECT ambassador_id, array_agg(budget_at) AS used FROM notifications
+           WHERE tenant = $1 AND ambassador_id = ANY($2::uuid[]) AND budget_at > now() - interval '7 days'
+             AND status IN ('pending', 'deferred', 'sent')
+           GROUP BY ambassador_id""", tenant, ambassador_ids)
+    return {row["ambassador_id"]: list(row["used"]) for row in rows}
+
+
+async def take_alert_budget(conn: asyncpg.Connection, tenant: str, notification_id: UUID, at: datetime) -> bool:
+    """The alert takes a slot of its ambassador's budget (under his lock); False if it is no
+    longer to be sent."""
+    return bool(await conn.fetchval(
+        """UPDATE notifications SET budget_at = $3
+           WHERE tenant = $1 AND notification_id = $2 AND status IN ('pending', 'deferred') RETURNING true""",
+        tenant, notification_id, at))
 
 
 # --- fan-out jobs ----------------------------------------------------------------------------------
@@ -342,7 +375,7 @@ async def save_content(conn: asyncpg.Connection, tenant: str, data: ContentPubli
 
 
 NOTIFICATION_COLUMNS = ("tenant", "notification_id", "content_id", "ambassador_id", "channel", "links", "status",
-                        "variant", "sent_at")
+                        "variant", "sent_at", "budget_at")
 
 
 async def copy_notifications(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -868,9 +901,7 @@ async def claim_deliveries(conn: asyncpg.Connection, limit: int, lease_seconds: 
                   e.email, e.language, e.subsidiary, e.department,
                   ep.url AS endpoint_url, ep.secret AS endpoint_secret,
                   p.max_per_day, p.quiet_start, p.quiet_end, coalesce(p.time_zone, 'UTC') AS time_zone,
-                  coalesce((SELECT array_agg(s.sent_at) FROM notifications s
-                            WHERE s.tenant = d.tenant AND s.ambassador_id = d.ambassador_id AND s.status = 'sent'
-                              AND s.sent_at > now() - interval '7 days'), '{}') AS recently_sent
+                  n.budget_at IS NOT NULL AS has_budget
            FROM claimed d
            JOIN notifications n ON n.tenant = d.tenant AND n.notification_id = d.notification_id
            JOIN contents c ON c.tenant = d.tenant AND c.content_id = d.content_id
@@ -879,14 +910,6 @@ async def claim_deliveries(conn: asyncpg.Connection, limit: int, lease_seconds: 
            LEFT JOIN preferences p ON p.tenant = a.tenant AND p.employee_id = a.employee_id
            LEFT JOIN channel_endpoints ep ON ep.tenant = d.tenant AND ep.channel = d.channel
            ORDER BY d.due_at, d.ambassador_id""", limit, lease_seconds)
-
-
-async def release_deliveries(conn: asyncpg.Connection, keys: Sequence[tuple[str, UUID]]) -> None:
-    """Give leased deliveries back to the queue untouched."""
-    if keys:
-        await conn.execute(
-            """UPDATE deliveries d SET lease_until = NULL FROM unnest($1::text[], $2::uuid[]) AS k(tenant, id)
-               WHERE d.tenant = k.tenant AND d.delivery_id = k.id""", [k[0] for k in keys], [k[1] for k in keys])
 
 
 async def finish_delivery(conn: asyncpg.Connection, tenant: str, delivery_id: UUID, status: str,
@@ -917,11 +940,13 @@ async def record_attempt(conn: asyncpg.Connection, tenant: str, delivery_id: UUI
 
 async def set_notification_status(conn: asyncpg.Connection, tenant: str, notification_id: UUID, status: str,
                                   at: datetime, external_ref: dict[str, Any] | None = None) -> bool:
-    """Move a notification still to be sent to ``status`` (sent also stamps sent_at); False when
-    it is no longer to be sent (cancelled, retired meanwhile)."""
+    """Move a notification still to be sent to ``status`` (sent also stamps sent_at, and its slot
+    of the fatigue budget counts from then); False when it is no longer to be sent (cancelled,
+    retired meanwhile)."""
     return bool(await conn.fetchval(
         """UPDATE notifications SET status = $3,
                 sent_at = CASE WHEN $3 = 'sent' THEN $4 ELSE sent_at END,
+                budget_at = CASE WHEN $3 = 'sent' THEN $4 ELSE budget_at END,
                 cancelled_at = CASE WHEN $3 = 'cancelled' THEN $4 ELSE cancelled_at END,
                 external_ref = coalesce($5::jsonb, external_ref)
            WHERE tenant = $1 AND notification_id = $2 AND status IN ('pending', 'deferred') RETURNING true""",

@@ -179,3 +179,21 @@ async def test_a_retirement_during_the_fanout_stops_what_is_left_and_retires_wha
     assert await worker.drain() == 0
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM fanout_slices WHERE tenant = $1", tenant) == 0
+
+
+async def test_fanouts_of_contents_published_together_keep_each_ambassadors_budget(pool: asyncpg.Pool) -> None:
+    """Six fan-outs at once, written by three workers (each its own connections, as replicas),
+    pages of different contents over the same ambassadors in flight together: each ambassador
+    gets the weekly budget's alerts and no more, the rest deferred."""
+    tenant = f"t{uuid.uuid4().hex[:12]}"
+    audience = await enrol(pool, tenant, 40)
+    policy = Policy(weekly_budget=2, digest_hour=8, page_size=3, slices=1, concurrency=2)
+    contents = [str(uuid.uuid4()) for _ in range(6)]
+    for content_id in contents:
+        await handle(pool, Fanout(policy).on_content_published, published(tenant, content_id))
+
+    counts = await asyncio.gather(*(FanoutWorker(lambda: pool, policy).drain() for _ in range(3)))
+    assert sum(counts) == 40 * 6
+    events = await events_of(pool, tenant)
+    per_ambassador = {a: sorted(e.type for e in events if e.data.ambassador_id == a) for a in audience}
+    assert set(map(tuple, per_ambassador.values())) == {("notification.deferred",) * 4 + ("notification.sent",) * 2}

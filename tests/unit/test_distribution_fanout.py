@@ -45,13 +45,13 @@ def test_slices_cover_the_ambassador_id_space_without_gap_or_overlap() -> None:
 
 
 def _row(ambassador_id: str, subsidiary: str = "FR01", *, languages: list[str] | None = None,
-         quiet: tuple[time, time] | None = None, recently_sent: list[datetime] | None = None,
+         quiet: tuple[time, time] | None = None, budget_used: list[datetime] | None = None,
          groups: list[str] | None = None, time_zone: str = "UTC") -> dict[str, Any]:
     return {"ambassador_id": uuid.UUID(ambassador_id), "subsidiary": subsidiary, "department": "Sales",
             "site": "Lyon", "country": "FR", "language": "fr-FR", "groups": groups or [],
             "languages": languages or [], "topics": [], "channels": ["email"], "max_per_day": None,
             "quiet_start": quiet[0] if quiet else None, "quiet_end": quiet[1] if quiet else None,
-            "time_zone": time_zone, "recently_sent": recently_sent or []}
+            "time_zone": time_zone, "budget_used": budget_used or []}
 
 
 def test_the_pages_decisions_are_the_domains_decisions() -> None:
@@ -61,7 +61,7 @@ def test_the_pages_decisions_are_the_domains_decisions() -> None:
                        Audience(subsidiaries=["FR01"], groups=[]), [], texts, ["linkedin"])
     policy = Policy(weekly_budget=2, digest_hour=8, page_size=100)
     week = [NOW - timedelta(days=1), NOW - timedelta(days=2)]
-    rows = [_row(i, sub, languages=langs, quiet=quiet, recently_sent=sent, time_zone=zone)
+    rows = [_row(i, sub, languages=langs, quiet=quiet, budget_used=sent, time_zone=zone)
             for i, sub, langs, quiet, sent, zone in [
                 (str(uuid.uuid4()), "FR01", None, None, None, "UTC"),
                 (str(uuid.uuid4()), "FR01", None, None, None, "UTC"),  # same as the first: memoised
@@ -78,11 +78,12 @@ def test_the_pages_decisions_are_the_domains_decisions() -> None:
                                    row["country"], row["language"], languages=frozenset(row["languages"]))
             assert decide.targets(row) == domain.in_audience(content.audience, member, "fr", [])
             fatigue = domain.Fatigue(2, None, row["quiet_start"], row["quiet_end"], row["time_zone"])
-            assert decide.deferral(row, "email") == domain.when_to_alert(NOW, "email", fatigue, row["recently_sent"])
+            assert decide.deferral(row, "email", row["budget_used"]) == domain.when_to_alert(
+                NOW, "email", fatigue, row["budget_used"])
             assert decide.variant(str(row["ambassador_id"])) == domain.variant_for(
                 "c1", str(row["ambassador_id"]), texts)
     assert [decide.targets(r) for r in rows] == [True, True, False, False, True, True, True, True]
-    assert [bool(decide.deferral(r, "email")) for r in rows] == [False, False, False, False, True, False, True, False]
+    assert [bool(decide.deferral(r, "email", r["budget_used"])) for r in rows] == [False, False, False, False, True, False, True, False]
 
 
 def test_the_pages_encoded_events_are_the_envelopes_records() -> None:

@@ -3,8 +3,9 @@
 Each round leases due deliveries (``FOR UPDATE SKIP LOCKED``: replicas share the work, a lease
 that runs out frees the row of a replica that died), sends each one as its own task (a slow or
 dead endpoint holds its own tasks only, never the others), and records each outcome in a short
-transaction with its event (outbox). Before an alert goes, the fatigue budget is checked again
-(deferred alerts compete for the same slots). A failed send is retried with exponential backoff
+transaction with its event (outbox). A deferred alert coming due takes a slot of the fatigue
+budget under its ambassador's lock before it goes, or is deferred again (deferred alerts compete
+for the slots that free). A failed send is retried with exponential backoff
 and jitter; an endpoint failing again and again is circuit-broken (its deliveries are postponed
 without calling it); a delivery that keeps failing ends as ``notification.failed``, with the
 attempt (what we tried to send, and why it failed) forwarded to
@@ -63,7 +64,6 @@ class DeliveryWorker:
         self.policy = policy
         self.breaker = breaker
         self.in_flight: set[asyncio.Task[None]] = set()
-        self.busy: set[tuple[str, uuid.UUID]] = set()  # ambassadors with an alert in flight
 
     async def run(self) -> None:
         backoff = 0.5
@@ -99,21 +99,11 @@ class DeliveryWorker:
         async with self._pool().acquire() as conn:
             rows = await repository.claim_deliveries(conn, min(free, self.policy.batch_size),
                                                      self.policy.lease_seconds)
-            # One alert at a time per ambassador: the budget check of the next one must see
-            # the previous one sent. The others go back to the queue for a later round.
-            later = []
-            for job in _jobs(rows):
-                who = (job[0]["tenant"], job[0]["ambassador_id"])
-                if job[0]["action"] == "alert" and who in self.busy:
-                    later += [(row["tenant"], row["delivery_id"]) for row in job]
-                    continue
-                if job[0]["action"] == "alert":
-                    self.busy.add(who)
-                task = asyncio.create_task(self.deliver(job))
-                self.in_flight.add(task)
-                task.add_done_callback(self.in_flight.discard)
-            await repository.release_deliveries(conn, later)
-        return len(rows) - len(later)
+        for job in _jobs(rows):
+            task = asyncio.create_task(self.deliver(job))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+        return len(rows)
 
     async def deliver(self, job: list[asyncpg.Record]) -> None:
         """One send: an alert (a digest bundles several), an edit or a retraction."""
@@ -121,8 +111,6 @@ class DeliveryWorker:
             await self._deliver(job)
         except Exception:  # recorded nowhere: the lease runs out and the delivery is retried
             log.exception("delivery %s failed unexpectedly", job[0]["delivery_id"])
-        finally:
-            self.busy.discard((job[0]["tenant"], job[0]["ambassador_id"]))
 
     async def _deliver(self, job: list[asyncpg.Record]) -> None:
         now = datetime.now(UTC)
@@ -189,21 +177,26 @@ class DeliveryWorker:
         return wanted
 
     async def _deferred(self, job: list[asyncpg.Record], now: datetime) -> bool:
-        """Check the fatigue budget again (other deferred alerts may have used the slot)."""
+        """Take a slot of the fatigue budget for a deferred alert now due, or defer it again
+        (other alerts may have taken the slot that freed): decided under the ambassador's lock,
+        so replicas racing for the same slot never both take it. An alert the fan-out let
+        through holds its slot already; a digest goes at its hour."""
         first = job[0]
-        if first["channel"] == "email_digest":
+        if first["channel"] == "email_digest" or first["has_budget"]:
             return False
         fatigue = domain.Fatigue(self.policy.weekly_budget, first["max_per_day"], first["quiet_start"],
                                  first["quiet_end"], first["time_zone"])
-        deferral = domain.when_to_alert(now, first["channel"], fatigue, first["recently_sent"],
-                                        self.policy.digest_hour)
-        if deferral is None:
-            return False
+        tenant, ambassador_id = first["tenant"], first["ambassador_id"]
         async with self._pool().acquire() as conn, conn.transaction():
-            await repository.postpone_delivery(conn, first["tenant"], first["delivery_id"], deferral.until,
-                                               attempted=False)
+            await repository.lock_alert_budget(conn, tenant, ambassador_id)
+            used = (await repository.alert_budget_used(conn, tenant, [ambassador_id])).get(ambassador_id, [])
+            deferral = domain.when_to_alert(now, first["channel"], fatigue, used, self.policy.digest_hour)
+            if deferral is None:
+                await repository.take_alert_budget(conn, tenant, first["notification_id"], now)
+                return False
+            await repository.postpone_delivery(conn, tenant, first["delivery_id"], deferral.until, attempted=False)
             if first["notification_status"] == "pending" and await repository.set_notification_status(
-                    conn, first["tenant"], first["notification_id"], "deferred", now):
+                    conn, tenant, first["notification_id"], "deferred", now):
                 await self._emit(conn, first, "deferred", now, reason=deferral.reason, due_at=deferral.until)
                 metrics.NOTIFICATIONS.labels(first["channel"], "deferred").inc()
         return True

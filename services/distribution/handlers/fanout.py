@@ -9,6 +9,9 @@ page one transaction (notifications by COPY, their events in the outbox, the cur
 outbox relay publishes the first pages while the next ones are written, a crash resumes at the
 cursor, and replicas share the slices. Exactly once per (content, ambassador): a page reads only
 ambassadors not yet notified, and a slice is expanded by one writer at a time (its row locked).
+The fatigue budget holds whatever runs at once: a page locks its ambassadors (in id order, so
+pages of different contents queue rather than deadlock) and reads the slots taken by the pages
+and delivery workers that held them before (see ``repository.lock_alert_budget``).
 
 Nothing here talks to the outside world: the delivery worker sends what needs sending.
 """
@@ -23,7 +26,7 @@ import logging
 import os
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -194,6 +197,8 @@ class FanoutWorker:
         if not targeted:
             return 0
         tenant = content.tenant
+        # Read after the page's rows were locked: the slots other deciders took are committed.
+        budgets = await repository.alert_budget_used(conn, tenant, [row["ambassador_id"] for row in targeted])
         encode = _PageEncoder(content, now, logs.current_traceparent())  # the publication's trace
         ids = random_uuids(2 * len(targeted))  # a notification id and an event id each
         codes = link_codes(len(targeted) * len(content.networks))
@@ -204,12 +209,14 @@ class FanoutWorker:
         for n, row in enumerate(targeted):
             notification_id, event_id, ambassador_id = ids[2 * n], ids[2 * n + 1], str(row["ambassador_id"])
             channel = domain.alert_channel(row["channels"])
-            deferral = decide.deferral(row, channel)
-            # The in-app feed needs nothing sent: an alert due now on it is sent at once.
+            deferral = decide.deferral(row, channel, budgets.get(row["ambassador_id"], ()))
+            # The in-app feed needs nothing sent: an alert due now on it is sent at once. An alert
+            # let through takes its slot of the budget now, sent or still to send.
             status = "deferred" if deferral else ("sent" if channel == "in_app" else "pending")
             links = encode.links(codes, n)
             notifications.append((tenant, notification_id, content.content_id, ambassador_id, channel, links, status,
-                                  decide.variant(ambassador_id), now if status == "sent" else None))
+                                  decide.variant(ambassador_id), now if status == "sent" else None,
+                                  None if deferral else now))
             if status != "sent":
                 deliveries.append((uuid.uuid4(), notification_id, ambassador_id, content.content_id, channel, "alert",
                                    deferral.until if deferral else now))
@@ -341,14 +348,14 @@ class _Decisions:
                                                              self.content.tags)
         return known
 
-    def deferral(self, row: asyncpg.Record, channel: str) -> domain.Deferral | None:
+    def deferral(self, row: asyncpg.Record, channel: str, budget_used: Sequence[datetime]) -> domain.Deferral | None:
+        """``budget_used``: the slots of his fatigue budget taken lately (read under his lock)."""
         key = (channel, row["max_per_day"], row["quiet_start"], row["quiet_end"], row["time_zone"])
-        recently_sent = row["recently_sent"]
-        if not recently_sent and key in self._fatigue:
+        if not budget_used and key in self._fatigue:
             return self._fatigue[key]
         fatigue = domain.Fatigue(self.policy.weekly_budget, *key[1:])
-        deferral = domain.when_to_alert(self.now, channel, fatigue, recently_sent, self.policy.digest_hour)
-        if not recently_sent:
+        deferral = domain.when_to_alert(self.now, channel, fatigue, budget_used, self.policy.digest_hour)
+        if not budget_used:
             self._fatigue[key] = deferral
         return deferral
 
