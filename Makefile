@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-unit bench docs docs-check up down status reliability
+.PHONY: install demo test test-unit lint bench docs docs-check up down status reliability
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -19,6 +19,12 @@ demo: install
 
 test: install docs-check
 	$(PY) -m pytest -q -p no:cacheprovider $(ARGS)
+
+# Lint (ruff: pycodestyle, pyflakes, bugbear, pyupgrade, simplify, isort rules) and types (mypy,
+# with pydantic's plugin) of the code; .ci/run runs it before the tests.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit

@@ -146,7 +146,7 @@ class EventConsumer:
         return self._pool()
 
     async def _on_batch(self, body: list[bytes], msg: KafkaMessage) -> None:
-        records: tuple[ConsumerRecord, ...] = msg.raw_message  # type: ignore[assignment]
+        records: tuple[ConsumerRecord, ...] = msg.raw_message
         topic = records[0].topic if records else self.topic.name
         started = time.perf_counter()
         try:
@@ -364,7 +364,7 @@ def _origin(record: ConsumerRecord) -> str:
     return f"{record.topic}/{record.partition}/{record.offset}"
 
 
-class LagOnAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
+class LagOnAssignment(ConsumerRebalanceListener):
     """Publishes the lag of every partition as soon as it is assigned (the committed offset's
     distance to the end), not only once a batch arrives from it: after a restart, a partition
     with nothing new has a series (0) too, so a lag panel or alert sees 0 rather than nothing.

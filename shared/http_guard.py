@@ -195,7 +195,7 @@ class HttpGuard:
         await self._call_guarded(scope, receive, send, limit)
 
     async def _call_guarded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        state = {"started": False, "refused": False, "received": 0, "tail": b""}
+        state: dict[str, Any] = {"started": False, "refused": False, "received": 0, "tail": b""}
         content_type = _header(scope, b"content-type")
         json_body = b"json" in content_type
         nesting = None if content_type.startswith((b"multipart/", b"application/x-www-form-urlencoded")) else \

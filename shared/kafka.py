@@ -57,7 +57,7 @@ class KeyHashCache:
 
     def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
         if key is None:
-            return DefaultPartitioner()(key, all_partitions, available)  # type: ignore[no-any-return]
+            return DefaultPartitioner()(key, all_partitions, available)
         hashed = self.hashes.get(key)
         if hashed is None:
             if len(self.hashes) >= self.max_keys:
@@ -90,7 +90,7 @@ def declare_publishers(broker: KafkaBroker, topics: Iterable[Topic], models: dic
 def aiokafka_producer(broker: KafkaBroker) -> AIOKafkaProducer:
     """The broker's underlying aiokafka producer, for pipelined sends of raw bytes and headers
     (FastStream's publish awaits each message and would re-encode headers as text)."""
-    return broker.config.producer._producer.producer  # type: ignore[attr-defined,no-any-return]
+    return broker.config.producer._producer.producer  # type: ignore[attr-defined]
 
 
 async def recover_from(broker: KafkaBroker, error: BaseException) -> None:
@@ -111,7 +111,8 @@ async def recover_from(broker: KafkaBroker, error: BaseException) -> None:
         fresh = AIOKafkaProducer(**broker._connection_kwargs)  # the same settings as the broker's own
         wrapper = broker.config.producer
         try:
-            await asyncio.wait_for(wrapper.connect(fresh, serializer=wrapper.serializer, codec=wrapper.codec), 10)
+            await asyncio.wait_for(wrapper.connect(  # type: ignore[attr-defined]
+                fresh, serializer=wrapper.serializer, codec=wrapper.codec), 10)  # type: ignore[attr-defined]
         except (TimeoutError, OSError, KafkaError) as failure:
             log.warning("Kafka producer could not be replaced yet: %r", failure)
             with contextlib.suppress(Exception):

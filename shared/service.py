@@ -235,6 +235,7 @@ def document_roles(app: FastAPI) -> None:
                             else "Requires a bearer token (any role).")
                 operation["x-portevoix-roles"] = roles
                 operation["description"] = f"{operation.get('description', '')}\n\n{sentence}".strip()
+        assert app.openapi_schema is not None
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

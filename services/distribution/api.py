@@ -24,7 +24,7 @@ from shared.auth import Principal, require
 router = APIRouter(prefix="/v1/me", tags=["ambassador"])
 Employee = Annotated[Principal, Depends(require("employee"))]
 REFUSAL_STATUS: dict[type[EnrolmentRefused], int] = {UnknownEmployee: 404, EmployeeGone: 409, ConsentTextOutdated: 409}
-NOT_ENROLLED = {404: {"description": "Not enrolled (or the consent has lapsed)"}}
+NOT_ENROLLED: dict[int | str, dict[str, Any]] = {404: {"description": "Not enrolled (or the consent has lapsed)"}}
 
 
 def _pool(request: Request):  # noqa: ANN202

@@ -795,7 +795,7 @@ def _json_operand(container: str, attr: scim.Attr, sub: str | None) -> _Scalar |
     name = _literal(attr.name)
     if attr.multi:
         return _Elements(f"jsonb_array_elements(coalesce({container}->{name}, '[]'::jsonb))",
-                         attr.sub(sub).name if sub and attr.sub(sub) else "value")
+                         child.name if sub and (child := attr.sub(sub)) else "value")
     if sub:
         child = attr.sub(sub)
         assert child is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -41,7 +41,8 @@ def install(app: FastAPI) -> None:
     """Wire SCIM's error shape: its own errors, the HTTP errors of any path under /scim/ (an
     unknown path: 404, a method a path has not: 405) and the guard's refusals there."""
     app.add_exception_handler(ScimError, scim_error_response)
-    default = app.exception_handlers[StarletteHTTPException]
+    # FastAPI's own handler for HTTP errors: asynchronous.
+    default = cast(Callable[[Request, Exception], Awaitable[Response]], app.exception_handlers[StarletteHTTPException])
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)

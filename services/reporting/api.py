@@ -37,7 +37,7 @@ me = APIRouter(prefix="/v1/me", tags=["me"])
 Anyone = Annotated[Principal, Depends(current_principal)]
 Reader = Annotated[Principal, Depends(require("analyst", "editor", "admin"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
-FORBIDDEN = {403: {"description": "Missing role, or a scope outside the token's subsidiary"}}
+FORBIDDEN: dict[int | str, dict[str, Any]] = {403: {"description": "Missing role, or a scope outside the token's subsidiary"}}
 CSV_OR_JSON = Annotated[Literal["json", "csv"], Query(description="csv: the same table as text/csv")]
 ScopeId = Annotated[str | None, Query(min_length=1, max_length=200, description="Optional for scope_type tenant")]
 

@@ -223,7 +223,7 @@ def kpi_values(counted: Mapping[str, int], rates: MediaRates | None = None,
     values: dict[str, float | int | None] = {k: counted.get(k, 0) for k in COUNTED}
     values["engagements"] = engagements(counted)
     values["adoption_rate"] = _ratio(counted.get("sharing_ambassadors", 0), counted.get("notified_ambassadors", 0))
-    values["engagement_rate"] = _ratio(values["engagements"], counted.get("impressions", 0))
+    values["engagement_rate"] = _ratio(engagements(counted), counted.get("impressions", 0))
     values["earned_media_value"] = earned_media_value(counted, rates)
     values["enrolled_ambassadors"] = directory.enrolled
     values["active_ambassadors"] = directory.active
@@ -231,7 +231,7 @@ def kpi_values(counted: Mapping[str, int], rates: MediaRates | None = None,
                                  if directory.active is not None and directory.enrolled is not None else None)
     values["median_time_to_first_share_seconds"] = directory.median_first_share_seconds
     # Undefined ones (a rate over zero, a directory figure of a content scope) are left out.
-    return {name: values[name] for name in KPI_NAMES if values[name] is not None}
+    return {name: value for name in KPI_NAMES if (value := values[name]) is not None}
 
 
 def stream_values(counted: Mapping[str, int], rates: MediaRates | None,

@@ -3,6 +3,7 @@ source is polled next, and how healthy it is."""
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import html
 import re
@@ -82,7 +83,7 @@ def _image(item: Any) -> str | None:
 
 def _published(item: Any) -> datetime | None:
     moment = item.get("published_parsed") or item.get("updated_parsed")
-    return datetime(*moment[:6], tzinfo=UTC) if moment else None
+    return datetime.fromtimestamp(calendar.timegm(moment), UTC) if moment else None
 
 
 # --- the same story ------------------------------------------------------------------------------
