@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class ServiceSettings(BaseSettings):
@@ -46,6 +46,24 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str | None = Field(None, description="Expected `iss`; with jwks_url, the enterprise IdP")
     jwt_audience: str | None = Field("portevoix", description="Expected `aud`")
     jwt_jwks_url: str | None = Field(None, description="JWKS URL of the OIDC issuer (RS256/ES256 tokens)")
+    # How a token's claims become a principal (shared.auth.ClaimMapping): the same in every service
+    # and in the web front's sign-in, so tokens of Entra ID, Okta or Keycloak are read one way.
+    # Tokens signed with jwt_hs256_secret (issued by Portevoix itself) always use the native claims.
+    auth_subject_claim: str = Field(
+        "sub", description="Claim (path) of the user id: for an ambassador it must be his HR employee id, as HR "
+                           "events and SCIM carry it (e.g. `employeeid` on Entra ID, `preferred_username`)")
+    auth_tenant_claim: str | None = Field("tenant", description="Claim (path) holding the tenant (enterprise group)")
+    auth_fixed_tenant: str | None = Field(
+        None, description="Every IdP token belongs to this tenant (one group per IdP; wins over auth_tenant_claim)")
+    auth_roles_claims: list[str] = Field(
+        ["roles"], description='Claims (paths, dot-separated) whose values are role or group names, merged: '
+                               'e.g. ["realm_access.roles"] (Keycloak), ["groups"] (Okta), ["roles"] (Entra app roles)')
+    auth_role_mapping: dict[str, list[str]] = Field(
+        {}, description='IdP group/role name -> Portevoix roles (JSON: {"pv-editors": ["editor"]}). Empty: the names '
+                        "are taken as Portevoix roles as they are; not empty: only mapped names give roles")
+    auth_subsidiary_claim: str | None = Field(
+        "subsidiary", description="Claim (path) of the org unit a subsidiary-scoped user is confined to "
+                                  "(absent in the token: group level)")
     identity_key: SecretStr | None = Field(
         None, description="Key of the holder digest (shared.auth.holder_digest), the same on distribution, tracking "
                           "and reporting: it lets tracking and reporting recognise a signed-in ambassador's own "
@@ -73,3 +91,11 @@ class ServiceSettings(BaseSettings):
     rate_limit_exempt_clients: list[str] = Field(
         [], description="Client addresses never rate limited (none by default: behind a sidecar proxy every client "
         'looks like loopback). Local tools and benchmarks set ["127.0.0.1", "::1"]')
+
+    @field_validator("auth_role_mapping", mode="before")
+    @classmethod
+    def _one_role_or_many(cls, value: object) -> object:
+        """{"pv-admins": "admin"} is read as {"pv-admins": ["admin"]}."""
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value

@@ -81,6 +81,8 @@ def start(port_base: int, kafka_bootstrap: str, database_url: str, jwt_secret: s
             "PORTEVOIX_RATE_LIMIT_EXEMPT_CLIENTS": '["127.0.0.1", "::1"]',
             **{f"PORTEVOIX_{api.upper()}_BASE_URL": f"http://127.0.0.1:{wanted[api]}" for api in NAMES},
             "PORTEVOIX_WEB_LOCAL_LOGIN": "true",  # the front's demo sign-in (off by default)
+            # plain http on 127.0.0.1: the one case where a session cookie may go without Secure
+            "PORTEVOIX_WEB_SESSION_COOKIE_SECURE": "false",
         }
         with open(logs / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
             processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env,

@@ -1,27 +1,26 @@
-"""The web front's HTTP API: the pages, the demo login, the training kit, the ambassador's
-results, and the same-origin proxy to the four services. Thin: each route calls one handler."""
+"""The web front's HTTP API: the pages, the training kit, the ambassador's results, and the
+same-origin proxy to the four services (signing in: ``auth_api``). Thin: each route calls one
+handler. Callers are a browser session (cookie + CSRF token) or a bearer client (``sessions``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from services.web import domain, handlers, proxy
+from services.web import domain, handlers, proxy, sessions
 from services.web.models import (
     FrontConfig,
-    LoginAnswer,
-    LoginRequest,
     ReadConfirmation,
     ReadRecorded,
     TrainingKit,
     TrainingKitRequest,
     TrainingKitWritten,
 )
-from shared.auth import Principal, current_principal, require
+from shared.auth import Principal, require
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "hub.html", "/studio": "studio.html", "/dashboard": "dashboard.html", "/watch": "watch.html",
@@ -29,12 +28,11 @@ PAGES = {"/": "hub.html", "/studio": "studio.html", "/dashboard": "dashboard.htm
 
 pages = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/api/web", tags=["web"])
-login = APIRouter(tags=["login"])
 gateway = APIRouter(prefix="/api", tags=["proxy"])
 
-Anyone = Annotated[Principal, Depends(current_principal)]
-Employee = Annotated[Principal, Depends(require("employee"))]
-Author = Annotated[Principal, Depends(require("editor", "admin"))]
+Anyone = Annotated[Principal, Depends(require(source=sessions.principal))]
+Employee = Annotated[Principal, Depends(require("employee", source=sessions.principal))]
+Author = Annotated[Principal, Depends(require("editor", "admin", source=sessions.principal))]
 
 
 def _pool(request: Request):  # noqa: ANN202
@@ -64,22 +62,13 @@ for route, file in PAGES.items():
 async def config(request: Request) -> dict:
     s = _settings(request)
     return {"local_login": s.web_local_login and s.jwt_hs256_secret is not None,
+            "oidc": getattr(request.app.state, "oidc", None) is not None,
             "kpi_poll_seconds": s.web_kpi_poll_seconds}
 
 
-@login.post("/login", response_model=LoginAnswer, summary="Demo login: a token for any user and roles "
-            "(only with PORTEVOIX_WEB_LOCAL_LOGIN=true; production signs in with the enterprise's OIDC issuer)",
-            responses={404: {"description": "Local login is off"}, 422: {"description": "Unknown role"}})
-async def local_login(body: LoginRequest, request: Request) -> dict:
-    s = _settings(request)
-    if not s.web_local_login or s.jwt_hs256_secret is None:
-        raise HTTPException(404, "local login is off: sign in with your identity provider")
-    unknown = domain.invalid_local_roles(body.roles)
-    if unknown:
-        raise HTTPException(422, f"unknown roles: {', '.join(unknown)}")
-    token = handlers.local_token(s.jwt_hs256_secret.get_secret_value(), s.jwt_audience, body.tenant, body.subject,
-                                 sorted(set(body.roles)), body.subsidiary, s.web_login_ttl_seconds)
-    return {"token": token, "expires_in": s.web_login_ttl_seconds}
+@pages.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
 
 @router.get("/training", response_model=TrainingKit, summary="The tenant's charter and training kit, in the "
@@ -110,7 +99,8 @@ async def confirm_read(body: ReadConfirmation, principal: Employee, request: Req
             "reporting's GET /v1/me/results, asked with the caller's own token (no other credential)",
             responses={404: {"description": "Not enrolled"}, 502: {"description": "Reporting unavailable"}})
 async def my_results(principal: Employee, request: Request) -> Response:
-    return await proxy.forward(_client(request), request.app.state.bases, "reporting", "v1/me/results", request)
+    return await proxy.forward(_client(request), request.app.state.bases, "reporting", "v1/me/results", request,
+                               (await sessions.caller(request)).authorization)
 
 
 # Not in this OpenAPI document: it forwards to the four services, whose documents describe the
@@ -120,13 +110,17 @@ async def my_results(principal: Employee, request: Request) -> Response:
                    include_in_schema=False)
 async def forward(service: str, path: str, request: Request) -> Response:
     pool = _pool(request)
+    authorization = None
     principal: Principal | None = None
+    if request.headers.get("authorization") is None and sessions.read_cookie(sessions.SESSION_COOKIE, request):
+        caller = await sessions.caller(request)  # the browser's session: its bearer, CSRF-checked
+        authorization, principal = caller.authorization, caller.principal
     if domain.is_share_confirmation(service, request.method, path) or _is_erasure(service, request.method, path):
-        principal = await _principal(request)
+        principal = principal or (await sessions.caller(request)).principal
     if domain.is_share_confirmation(service, request.method, path) and not await handlers.may_share(pool, principal):
         return JSONResponse({"detail": {"reason": "training_not_read",
                                         "message": "read the charter and training kit before your first share"}}, 409)
-    answer = await proxy.forward(_client(request), request.app.state.bases, service, path, request)
+    answer = await proxy.forward(_client(request), request.app.state.bases, service, path, request, authorization)
     if principal is not None and _is_erasure(service, request.method, path) and answer.status_code == 200:
         await handlers.forget(pool, principal)
     return answer
@@ -134,11 +128,3 @@ async def forward(service: str, path: str, request: Request) -> Response:
 
 def _is_erasure(service: str, method: str, path: str) -> bool:
     return service == "distribution" and method == "POST" and path.strip("/") == "v1/me/erasure"
-
-
-async def _principal(request: Request) -> Principal:
-    from fastapi.security import HTTPAuthorizationCredentials
-
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    creds: Any = HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials) if credentials else None
-    return await current_principal(request, creds)

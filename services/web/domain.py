@@ -74,3 +74,54 @@ def may_record_share(read_version: int | None) -> bool:
 
 def is_share_confirmation(service: str, method: str, path: str) -> bool:
     return service == "tracking" and method == "POST" and path.strip("/") == "v1/shares"
+
+
+# --- sign-in and sessions ----------------------------------------------------------------------
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+# What the sign-in page may be told about a failure (anything else from the provider is "failed").
+SIGN_IN_ERRORS = frozenset({"access_denied", "login_required", "consent_required", "interaction_required",
+                            "temporarily_unavailable", "server_error", "invalid_request", "unauthorized_client",
+                            "invalid_scope", "state_mismatch", "nonce_mismatch", "expired", "token_refused",
+                            "provider_unavailable", "not_configured"})
+
+
+def safe_return_path(value: str | None) -> str | None:
+    """A page of this front to come back to after signing in, or None: only a local path
+    (``/studio?x=1``), never another origin (``//evil``, ``/\\evil``, ``https:…``)."""
+    if not value or len(value) > 2000 or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return None
+    if any(ord(c) < 0x20 or c == "\\" for c in value) or value.startswith(("/login", "/auth/")):
+        return None
+    return value
+
+
+def landing(roles: Iterable[str]) -> str:
+    """The page a person starts on after signing in, by the work his roles give him."""
+    held = set(roles)
+    if held & {"editor", "approver"}:
+        return "/studio"
+    if "employee" in held:
+        return "/"
+    if held & {"analyst", "admin"}:
+        return "/dashboard"
+    return "/"
+
+
+def sign_in_error(code: str | None) -> str:
+    return code if code in SIGN_IN_ERRORS else "failed"
+
+
+def same_origin(origin: str | None, expected: str) -> bool:
+    """A state-changing call's ``Origin`` is this front's (absent: non-browser client, the CSRF token decides)."""
+    return origin is None or origin.rstrip("/").lower() == expected.rstrip("/").lower()
+
+
+def secure_cookie(wanted: bool, host: str) -> bool:
+    """Session cookies are ``Secure``; only a plain-http front on loopback may turn it off."""
+    return wanted or host.rsplit(":", 1)[0].lower() not in LOOPBACK_HOSTS and host.lower() not in LOOPBACK_HOSTS
+
+
+def needs_refresh(access_expires_at: float, now: float, margin_seconds: float) -> bool:
+    return access_expires_at - now <= margin_seconds

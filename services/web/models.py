@@ -19,10 +19,26 @@ class LoginRequest(BaseModel):
     subsidiary: Id | None = Field(None, description="Confine the roles to this org unit's subtree")
 
 
-class LoginAnswer(BaseModel):
-    token: str
-    token_type: str = "Bearer"
-    expires_in: int
+class SessionInfo(BaseModel):
+    """The signed-in person as the pages see him (the tokens stay with the front)."""
+    subject: str
+    tenant: str
+    roles: list[str]
+    subsidiary: str | None
+    kind: str = Field(description="oidc (identity provider), local (demo), token (signed in with a token), bearer")
+    csrf_token: str | None = Field(description="Send it in X-CSRF-Token with every POST, PUT, PATCH and DELETE")
+    expires_at: datetime | None = Field(description="The session's end (refreshed tokens do not extend it)")
+    landing: str = Field(description="The page the person's roles start on")
+
+
+class SignedOutAnswer(BaseModel):
+    detail: dict[str, str] = Field(description='{"reason": "signed_out" | "expired" | "token_refused", "message": …}')
+
+
+class TokenSignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=20_000)
 
 
 class TrainingKit(BaseModel):
@@ -63,4 +79,5 @@ class ReadRecorded(BaseModel):
 
 class FrontConfig(BaseModel):
     local_login: bool
+    oidc: bool = Field(description="Sign-in with the enterprise's identity provider (/auth/login) is configured")
     kpi_poll_seconds: float

@@ -1,6 +1,7 @@
 """The same-origin reverse proxy: ``/api/{service}/{path}`` → the service, so the browser talks
 to one origin and no service needs CORS. Status, headers and body are streamed both ways; the
-caller's Authorization header goes through unchanged (each service checks it itself)."""
+caller's Authorization header goes through unchanged, or the bearer of the caller's browser session
+(each service checks it itself)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ log = logging.getLogger(__name__)
 
 
 async def forward(client: httpx.AsyncClient, bases: Mapping[str, str], service: str, path: str,
-                  request: Request) -> Response:
+                  request: Request, authorization: str | None = None) -> Response:
     try:
         url = domain.upstream_url(bases, service, path, request.url.query)
     except domain.UnknownService:
         return JSONResponse({"detail": f"no service {service!r}: one of {', '.join(domain.SERVICES)}"}, 404)
     headers = domain.forwarded_request_headers(request.headers.items())
+    if authorization:
+        headers["authorization"] = authorization
     if request.client:
         headers["x-forwarded-for"] = request.client.host
     body = _body(request) if request.method in ("POST", "PUT", "PATCH", "DELETE") else None

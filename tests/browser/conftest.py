@@ -81,7 +81,7 @@ async def stack(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Stack]
         "distribution": distribution_app(s(DistributionSettings, tracking_base_url=url["tracking"])),
         "tracking": tracking_app(s(TrackingSettings)),
         "reporting": reporting_app(s(ReportingSettings)),
-        "web": web_app(s(WebSettings, web_local_login=True, web_kpi_poll_seconds=1.0,
+        "web": web_app(s(WebSettings, web_local_login=True, web_kpi_poll_seconds=1.0, web_session_cookie_secure=False,
                          content_base_url=url["content"], distribution_base_url=url["distribution"],
                          tracking_base_url=url["tracking"], reporting_base_url=url["reporting"])),
     }

@@ -49,7 +49,10 @@ async def test_the_pages_are_served_without_anything_from_outside(kafka_bootstra
             assert "https://" not in r.text.split("<body>")[0]  # no CDN: scripts and styles are ours
         script = await web.get("/static/js/hub.js")
         assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-        assert (await web.get("/api/web/config")).json() == {"local_login": False, "kpi_poll_seconds": 5.0}
+        assert (await web.get("/api/web/config")).json() == {"local_login": False, "oidc": False,
+                                                              "kpi_poll_seconds": 5.0}
+        favicon = await web.get("/favicon.ico")
+        assert favicon.status_code == 200 and favicon.headers["content-type"].startswith("image/")
 
 
 async def test_the_demo_login_is_off_unless_enabled_and_claims_known_roles_only(kafka_bootstrap, database_url):
@@ -63,10 +66,19 @@ async def test_the_demo_login_is_off_unless_enabled_and_claims_known_roles_only(
         invalid = await web.post("/login", json={"tenant": "bad tenant!", "subject": "u1", "roles": ["editor"]})
         assert invalid.status_code == 422
         signed = await web.post("/login", json={"tenant": tenant, "subject": "u1", "roles": ["editor"]})
-        assert signed.status_code == 200
-        # The token is one every service accepts: the content service answers the editor.
-        listed = await web.get("/api/content/v1/contents", headers={"Authorization": f"Bearer {signed.json()['token']}"})
+        assert signed.status_code == 200 and signed.json()["landing"] == "/studio"
+        # A session, not a token: the browser gets an HttpOnly, Secure, SameSite=Lax cookie and a CSRF token.
+        assert "token" not in signed.json() and "eyJ" not in signed.text
+        cookie = signed.headers["set-cookie"]
+        assert cookie.startswith("__Host-portevoix-session=") and "HttpOnly" in cookie and "Secure" in cookie
+        assert "SameSite=lax" in cookie and "Path=/" in cookie
+        session = {"Cookie": cookie.split(";")[0]}
+        # The session's bearer goes to the services: the content service answers the editor.
+        listed = await web.get("/api/content/v1/contents", headers=session)
         assert listed.status_code == 200 and listed.json() == {"items": []}
+        foreign = await web.post("/login", json={"tenant": tenant, "subject": "u1", "roles": ["editor"]},
+                                 headers={"Origin": "https://evil.example"})
+        assert foreign.status_code == 403  # login CSRF
 
 
 async def test_the_proxy_passes_status_headers_and_refusals_through(kafka_bootstrap, database_url):

@@ -1,21 +1,50 @@
-// Shared by every page: the token, calls through the same-origin proxy, the page header.
+// Shared by every page: the session, calls through the same-origin proxy, the page header.
+// Signed in means a session cookie the page cannot read (HttpOnly): no token lives in the page;
+// the front holds the tokens and adds the bearer to the calls it forwards.
 import { t, applyI18n, currentLanguage, setLanguage, LANGUAGES } from "./i18n.js";
 
-const TOKEN_KEY = "portevoix.token";
+let current = null;  // GET /auth/session: subject, tenant, roles, subsidiary, csrf_token, landing
 
-export function token() { return sessionStorage.getItem(TOKEN_KEY); }
-export function setToken(value) { sessionStorage.setItem(TOKEN_KEY, value); }
-export function logout() { sessionStorage.removeItem(TOKEN_KEY); location.href = "/login"; }
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-// The token's claims, for display and to show only what the roles allow (the services decide).
-export function claims() {
-  const value = token();
-  if (!value) return null;
+// Back to the sign-in page, saying why, and where to come back to.
+export function toSignIn(reason = "signed_out") {
+  const here = location.pathname + location.search;
+  const query = new URLSearchParams({ reason });
+  if (location.pathname !== "/login") query.set("next", here);
+  location.href = `/login?${query}`;
+}
+
+export async function logout() {
+  let target = "/login?reason=logged_out";
   try {
-    const part = value.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    const data = JSON.parse(decodeURIComponent(escape(atob(part))));
-    return data.exp && data.exp * 1000 < Date.now() ? null : data;
-  } catch { return null; }
+    const response = await fetch("/auth/logout", { method: "POST", headers: csrfHeaders("POST"), credentials: "same-origin" });
+    if (response.ok) target = (await response.json()).redirect || target;
+  } catch { /* the front is unreachable: the page still leaves */ }
+  current = null;
+  location.href = target;
+}
+
+function csrfHeaders(method) {
+  return UNSAFE.has(method) && current && current.csrf_token ? { "X-CSRF-Token": current.csrf_token } : {};
+}
+
+// Who is signed in (null before startPage loaded it, or when signed out).
+export function session() { return current; }
+export async function loadSession() {
+  const response = await fetch("/auth/session", { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (!response.ok) { current = null; return { ok: false, status: response.status, detail: await detailOf(response) }; }
+  current = await response.json();
+  return { ok: true, session: current };
+}
+
+async function detailOf(response) {
+  try { const body = await response.json(); return body.detail; } catch { return null; }
+}
+
+// The signed-in person, in the shape the pages used to read from the token (sub, tenant, roles).
+export function claims() {
+  return current && { sub: current.subject, tenant: current.tenant, roles: current.roles, subsidiary: current.subsidiary };
 }
 export function hasRole(...roles) { const c = claims(); return !!c && roles.some(r => (c.roles || []).includes(r)); }
 
@@ -33,15 +62,20 @@ function describe(detail) {
   return detail.message || JSON.stringify(detail);
 }
 
-// A call to /api/{service}/{path}: JSON in, JSON (or text) out, errors as ApiError.
+// A call to /api/{service}/{path}: JSON in, JSON (or text) out, errors as ApiError. The session
+// cookie goes with it; changes carry the session's CSRF token. 401: back to the sign-in page.
 export async function api(service, path, { method = "GET", body, query, raw = false } = {}) {
   const url = new URL(`/api/${service}${path}`, location.origin);
   for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
-  const headers = { "Accept-Language": currentLanguage() };
-  if (token()) headers.Authorization = `Bearer ${token()}`;
+  const headers = { "Accept-Language": currentLanguage(), ...csrfHeaders(method) };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (response.status === 401) { logout(); throw new ApiError(401, t("signed_out")); }
+  const response = await fetch(url, { method, headers, credentials: "same-origin",
+                                      body: body === undefined ? undefined : JSON.stringify(body) });
+  if (response.status === 401) {
+    const detail = await detailOf(response);
+    toSignIn(detail && detail.reason === "expired" ? "expired" : "signed_out");
+    throw new ApiError(401, t("signed_out"));
+  }
   if (raw) { if (!response.ok) throw new ApiError(response.status, await response.text()); return response; }
   const type = response.headers.get("content-type") || "";
   const data = response.status === 204 ? null : type.includes("json") ? await response.json() : await response.text();
@@ -49,7 +83,7 @@ export async function api(service, path, { method = "GET", body, query, raw = fa
   return data;
 }
 
-// A CSV (or any file) behind the bearer token: fetched, then saved by the browser.
+// A CSV (or any file) behind the session: fetched, then saved by the browser.
 export async function download(service, path, query, filename) {
   const response = await api(service, path, { query, raw: true });
   const url = URL.createObjectURL(await response.blob());
@@ -80,10 +114,13 @@ export function formatNumber(value) {
   return new Intl.NumberFormat(currentLanguage(), { maximumFractionDigits: 2 }).format(value);
 }
 
-// Header with navigation, user, language switch; redirects to /login when signed out.
-export function startPage(page, render) {
+// Header with navigation, user, language switch; the sign-in page when signed out.
+export async function startPage(page, render) {
+  if (page !== "login") {
+    const loaded = await loadSession();
+    if (!loaded.ok) { toSignIn(loaded.detail && loaded.detail.reason === "expired" ? "expired" : "signed_out"); return; }
+  }
   const c = claims();
-  if (!c && page !== "login") { location.href = "/login"; return; }
   const header = document.querySelector("header.top");
   if (header && page !== "login") {
     const links = [["hub", "/"], ["studio", "/studio"], ["watch", "/watch"], ["dashboard", "/dashboard"]];
