@@ -1,4 +1,5 @@
-"""Tenant administration API (/v1/admin) and the directory's headcount (/v1/directory): thin."""
+"""Tenant administration API (/v1/admin) and the directory (/v1/directory: headcount, the org for audience
+pickers): thin."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from services.distribution.models import (
     GroupRequest,
     Headcount,
     IssuedScimToken,
+    OrgDirectory,
     PublishedConsentText,
     ScimToken,
     ScimTokenRequest,
@@ -33,6 +35,7 @@ directory_router = APIRouter(prefix="/v1/directory", tags=["directory"])
 Admin = Annotated[Principal, Depends(require("admin"))]
 Privacy = Annotated[Principal, Depends(require("admin", "privacy_officer"))]
 Reader = Annotated[Principal, Depends(require("analyst", "editor", "admin"))]
+Staff = Annotated[Principal, Depends(require("editor", "approver", "analyst", "admin"))]
 Code = Annotated[str, Path(min_length=1, max_length=200)]
 
 
@@ -172,3 +175,10 @@ async def headcount(principal: Reader, request: Request, at: Annotated[datetime,
         return await admin.headcount(_pool(request), principal, at, subsidiary)
     except admin.OutOfScope as error:
         raise HTTPException(403, str(error)) from None
+
+
+@directory_router.get("/org", response_model=OrgDirectory,
+                      summary="The org tree, sites, countries, languages and groups with headcounts, to pick an "
+                              "audience (a subsidiary's staff see their own subtree only)")
+async def org(principal: Staff, request: Request) -> dict:
+    return await admin.org_directory(_pool(request), principal)

@@ -161,6 +161,35 @@ class Headcount(BaseModel):
     enrolled: int
 
 
+
+class Reach(BaseModel):
+    headcount: int = Field(description="Current employees")
+    ambassadors: int = Field(description="Of them, enrolled ambassadors with a consent in force")
+
+
+class OrgUnit(Reach):
+    code: str
+    name: str
+    parent: str | None = Field(description="None at the top of what the caller may see")
+
+
+class Facet(Reach):
+    value: str
+
+
+class GroupReach(BaseModel):
+    name: str
+    headcount: int = Field(description="Current members (within the caller's subtree)")
+
+
+class OrgDirectory(BaseModel):
+    scope: str | None = Field(description="The caller's subsidiary (his subtree only), or None: the whole tenant")
+    subsidiaries: list[OrgUnit]
+    sites: list[Facet]
+    countries: list[Facet]
+    languages: list[Facet]
+    groups: list[GroupReach]
+
 class FeedLink(BaseModel):
     network: Network
     tracked_url: str = Field(description="The link to share: it counts clicks, then redirects")

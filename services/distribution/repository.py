@@ -543,6 +543,36 @@ async def subtree(conn: asyncpg.Connection, tenant: str, code: str) -> list[str]
     return [r["code"] for r in rows]
 
 
+
+async def org_facets(conn: asyncpg.Connection, tenant: str, units: list[str] | None) -> list[asyncpg.Record]:
+    """The current employees (within ``units`` when given) counted per subsidiary, site, country
+    and language, each with how many of them are enrolled ambassadors with a consent in force."""
+    return await conn.fetch(
+        """WITH people AS (
+               SELECT e.subsidiary, e.site, e.country, e.language,
+                      EXISTS (SELECT 1 FROM ambassadors a WHERE a.tenant = e.tenant AND a.employee_id = e.employee_id
+                                AND a.withdrawn_at IS NULL AND a.consent_expires_at > now()) AS enrolled
+               FROM employees e
+               WHERE e.tenant = $1 AND NOT e.departed AND e.erased_at IS NULL
+                 AND ($2::text[] IS NULL OR e.subsidiary = ANY($2)))
+           SELECT CASE WHEN GROUPING(subsidiary) = 0 THEN 'subsidiaries' WHEN GROUPING(site) = 0 THEN 'sites'
+                       WHEN GROUPING(country) = 0 THEN 'countries' ELSE 'languages' END AS facet,
+                  coalesce(subsidiary, site, country, language) AS value,
+                  count(*) AS headcount, count(*) FILTER (WHERE enrolled) AS ambassadors
+           FROM people GROUP BY GROUPING SETS ((subsidiary), (site), (country), (language))
+           ORDER BY facet, value""", tenant, units)
+
+
+async def group_headcounts(conn: asyncpg.Connection, tenant: str, units: list[str] | None) -> list[asyncpg.Record]:
+    """Each ambassador group with its current members (within ``units`` when given)."""
+    return await conn.fetch(
+        """SELECT g.name, count(e.employee_id) AS headcount
+           FROM groups g
+           LEFT JOIN group_members m ON m.tenant = g.tenant AND m.group_id = g.group_id
+           LEFT JOIN employees e ON e.tenant = m.tenant AND e.employee_id = m.employee_id AND NOT e.departed
+                                AND e.erased_at IS NULL AND ($2::text[] IS NULL OR e.subsidiary = ANY($2))
+           WHERE g.tenant = $1 GROUP BY g.name ORDER BY g.name""", tenant, units)
+
 # --- erasure -------------------------------------------------------------------------------------
 
 async def tombstone_version(conn: asyncpg.Connection, tenant: str, tombstone: str) -> int | None:

@@ -106,6 +106,35 @@ async def headcount(pool: asyncpg.Pool, principal: Principal, at: datetime, subs
     return {"at": at, "subsidiary": scope, "headcount": row["headcount"], "enrolled": row["enrolled"]}
 
 
+
+async def org_directory(pool: asyncpg.Pool, principal: Principal) -> dict[str, Any]:
+    """What an audience can be made of, with headcounts: the org tree, sites, countries,
+    languages and groups; a subsidiary-scoped caller sees his own subtree only (the root of
+    which has no parent in the answer)."""
+    tenant = principal.tenant
+    async with pool.acquire() as conn:
+        units = await repository.subtree(conn, tenant, principal.subsidiary) if principal.subsidiary else None
+        tree = await repository.subsidiaries(conn, tenant)
+        facets = await repository.org_facets(conn, tenant, units)
+        groups = await repository.group_headcounts(conn, tenant, units)
+    counted: dict[str, list[dict[str, Any]]] = {"subsidiaries": [], "sites": [], "countries": [], "languages": []}
+    for row in facets:
+        if row["value"]:
+            counted[row["facet"]].append({"value": row["value"], "headcount": row["headcount"],
+                                          "ambassadors": row["ambassadors"]})
+    people = {f["value"]: f for f in counted.pop("subsidiaries")}
+    visible = [r for r in tree if units is None or r["code"] in units]
+    known = {r["code"] for r in visible}
+    nodes = [{"code": r["code"], "name": r["name"],
+              "parent": None if r["code"] == principal.subsidiary else r["parent"]} for r in visible]
+    # Codes HR places people in that the tree does not list (no tree configured yet).
+    nodes += [{"code": code, "name": code, "parent": None} for code in sorted(people) if code not in known]
+    for node in nodes:
+        found = people.get(node["code"], {})
+        node["headcount"], node["ambassadors"] = found.get("headcount", 0), found.get("ambassadors", 0)
+    return {"scope": principal.subsidiary, "subsidiaries": nodes, **counted,
+            "groups": [dict(g) for g in groups if units is None or g["headcount"]]}
+
 async def put_channel_endpoint(pool: asyncpg.Pool, tenant: str, channel: str, url: str,
                                secret: str | None) -> dict[str, Any]:
     async with pool.acquire() as conn:
