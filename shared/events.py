@@ -171,8 +171,20 @@ class AmbassadorEnrolled(AmbassadorProfile):
     pass
 
 
+class ProfileChange(StrEnum):
+    profile = "profile"
+    consent_lapsed = "consent_lapsed"
+    consent_renewed = "consent_renewed"
+
+
 class AmbassadorUpdated(AmbassadorProfile):
-    pass
+    change: ProfileChange = Field(
+        ProfileChange.profile,
+        description="What changed. profile: placement, groups, networks or naming. consent_lapsed: the consent was "
+                    "not renewed in time (a new consent text, or its validity ran out): the same ambassador, not "
+                    "notified and not counted as enrolled until he renews. consent_renewed: renewed after a lapse, "
+                    "with the same id and networks. Neither is a withdrawal or an enrolment. Absent (older records): "
+                    "profile.")
 
 
 class AmbassadorWithdrawn(Contract):

@@ -37,7 +37,8 @@ def _not_enrolled() -> HTTPException:
 
 @router.post("/enrolment", status_code=201, response_model=Enrolment,
              summary="Become an ambassador, or renew my consent",
-             responses={200: {"description": "Already enrolled: consent renewed", "model": Enrolment},
+             responses={200: {"description": "Already enrolled: consent renewed (also after it lapsed: the same "
+                                             "ambassador_id and networks)", "model": Enrolment},
                         404: {"description": "HR does not know this employee in this tenant"},
                         409: {"description": "The employee has left, or the consent text is not the one in force"}})
 async def enrol(body: EnrolmentRequest, principal: Employee, request: Request, response: Response) -> dict:

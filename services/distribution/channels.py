@@ -206,8 +206,9 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 @dataclass
 class Webhook(Http):
     """A generic intranet webhook, signed with the Standard Webhooks scheme; it is told when a
-    notification is sent, updated and retracted. ``webhook-id`` is the delivery's id: the same
-    on every retry, so the receiver can deduplicate."""
+    notification is sent, updated and retracted (the payloads are in README, "Notifications").
+    ``webhook-id`` is the delivery's id: the same on every retry, so the receiver can
+    deduplicate."""
 
     clock: Any = field(default=time.time)
 
@@ -236,9 +237,12 @@ class Webhook(Http):
 
 
 def _webhook_data(item: Item, recipient: Recipient | None) -> dict[str, Any]:
+    """What the intranet shows, and to whom by the pseudonymous ambassador id only (the
+    intranet learns its signed-in user's id from ``GET /v1/me/consent``): never the e-mail or
+    any HR data, which the intranet's operator, logs and proxies have no need of."""
     data: dict[str, Any] = {
         "notification_id": item.notification_id, "content_id": item.content_id, "title": item.title,
         "url": item.url, "links": [link.__dict__ for link in item.links]}
     if recipient is not None:
-        data.update(ambassador_id=recipient.ambassador_id, email=recipient.email)
+        data["ambassador_id"] = recipient.ambassador_id
     return data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -208,6 +208,17 @@ def retention_cutoff(now: datetime, retention_days: float) -> datetime:
 def consent_expiry(consented_at: datetime, validity_days: float) -> datetime:
     """Consent is renewed, never assumed: it lapses after the configured period."""
     return consented_at + timedelta(days=validity_days)
+
+
+def consent_in_force(ambassador: Mapping[str, Any], now: datetime) -> bool:
+    """An enrolment whose consent lapsed stays (same ambassador, same networks) but is not in
+    force: nothing is sent to him, his feed and preferences answer "not enrolled", until he renews."""
+    return bool(ambassador["consent_expires_at"] > now)
+
+
+def lapse_to_record(ambassador: Mapping[str, Any], now: datetime) -> bool:
+    """His consent lapsed and the lapse is not recorded (nor told) yet."""
+    return not consent_in_force(ambassador, now) and ambassador["lapsed_at"] is None
 
 
 def reconsent_deadline(published_at: datetime, reconsent_within_days: float) -> datetime:

@@ -30,13 +30,15 @@ class Enrolment(BaseModel):
     consent_text_version: str
     consent_channel: str
     consented_at: datetime
-    consent_expires_at: datetime = Field(description="Renew the consent (POST again) before this instant")
+    consent_expires_at: datetime = Field(description="Renew the consent (POST again) before this instant; past it, "
+                                                     "the consent has lapsed: nothing is sent, feed and preferences "
+                                                     "answer 404, until renewed (same ambassador_id and networks)")
     networks: dict[Network, int]
     enrolled_at: datetime
 
 
 class ConsentEntry(BaseModel):
-    action: str
+    action: str = Field(description="given, renewed, lapsed (not renewed in time) or withdrawn")
     text_version: str
     channel: str
     at: datetime
@@ -53,7 +55,8 @@ class ConsentText(BaseModel):
 class ConsentStatus(BaseModel):
     current_text: ConsentText | None
     in_force: bool = Field(description="Whether the caller is an ambassador with a consent in force")
-    enrolment: Enrolment | None
+    enrolment: Enrolment | None = Field(description="The caller's enrolment, its consent in force or lapsed (renew "
+                                                    "it with POST /v1/me/enrolment); null when not enrolled")
     record: list[ConsentEntry]
 
 

@@ -60,7 +60,7 @@ async def employee_for_update(conn: asyncpg.Connection, tenant: str, employee_id
 # --- ambassadors -------------------------------------------------------------------------------
 
 AMBASSADOR = ("ambassador_id, consent_text_version, consent_channel, consented_at, consent_expires_at, "
-              "network_audience, enrolled_at, holder")
+              "network_audience, enrolled_at, holder, lapsed_at")
 
 
 def _ambassador(record: asyncpg.Record | None) -> dict[str, Any] | None:
@@ -97,7 +97,7 @@ async def renew_consent(conn: asyncpg.Connection, tenant: str, ambassador_id: UU
                         consent: dict[str, Any]) -> dict[str, Any]:
     row = _ambassador(await conn.fetchrow(
         f"""UPDATE ambassadors SET consent_text_version = $3, consent_channel = $4, consented_at = $5,
-                consent_expires_at = $6
+                consent_expires_at = $6, lapsed_at = NULL
             WHERE tenant = $1 AND ambassador_id = $2 RETURNING {AMBASSADOR}""",
         tenant, ambassador_id, consent["text_version"], consent["channel"], consent["at"], consent["expires_at"]))
     assert row is not None
@@ -132,11 +132,17 @@ async def set_networks(conn: asyncpg.Connection, tenant: str, ambassador_id: UUI
 
 
 async def lapsed_consents(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    """Active ambassadors whose consent has lapsed, any tenant, locked for this sweep."""
+    """Active ambassadors whose consent has lapsed and whose lapse is not recorded yet, any
+    tenant (not locked: lock the employee, then the ambassador, and look again)."""
     return await conn.fetch(
-        """SELECT tenant, employee_id, consent_expires_at FROM ambassadors
-           WHERE withdrawn_at IS NULL AND consent_expires_at <= now()
-           ORDER BY consent_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
+        """SELECT tenant, employee_id FROM ambassadors
+           WHERE withdrawn_at IS NULL AND consent_expires_at <= now() AND lapsed_at IS NULL
+           ORDER BY tenant, employee_id LIMIT $1""", limit)
+
+
+async def record_lapse(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID, at: datetime) -> None:
+    await conn.execute("UPDATE ambassadors SET lapsed_at = $3 WHERE tenant = $1 AND ambassador_id = $2",
+                       tenant, ambassador_id, at)
 
 
 # --- consent texts -------------------------------------------------------------------------------
@@ -467,9 +473,10 @@ async def feed(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID, limit
 
 
 async def cancel_notifications(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID,
-                               at: datetime) -> list[asyncpg.Record]:
-    """Take the ambassador's live notifications out of his feed and cancel what is still to be
-    sent to him; return them (to tell others)."""
+                               at: datetime, *, unsent_only: bool = False) -> list[asyncpg.Record]:
+    """Cancel what is still to be sent to the ambassador and (unless ``unsent_only``: his feed
+    stays for when he comes back) take his live notifications out of his feed; return them (to
+    tell others)."""
     await conn.execute(
         """UPDATE deliveries SET status = 'cancelled', done_at = $3, lease_until = NULL
            WHERE tenant = $1 AND ambassador_id = $2 AND status = 'pending'""", tenant, ambassador_id, at)
@@ -478,8 +485,10 @@ async def cancel_notifications(conn: asyncpg.Connection, tenant: str, ambassador
                 status = CASE WHEN n.status IN ('pending', 'deferred') THEN 'cancelled' ELSE n.status END
            FROM contents c
            WHERE n.tenant = $1 AND n.ambassador_id = $2 AND n.retired_at IS NULL AND n.cancelled_at IS NULL
+             AND (NOT $4 OR n.status IN ('pending', 'deferred'))
              AND c.tenant = n.tenant AND c.content_id = n.content_id
-           RETURNING n.notification_id, n.content_id, n.channel, c.campaign""", tenant, ambassador_id, at)
+           RETURNING n.notification_id, n.content_id, n.channel, c.campaign""", tenant, ambassador_id, at,
+        unsent_only)
 
 
 # --- history and headcount ----------------------------------------------------------------------

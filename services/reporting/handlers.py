@@ -27,7 +27,7 @@ from services.reporting.domain import (
 from shared.auth import Principal, holder_digest
 from shared.consumer import Rejections
 from shared.envelope import CloudEvent
-from shared.events import AmbassadorProfile, EngagementKind, EngagementRecorded
+from shared.events import AmbassadorProfile, EngagementKind, EngagementRecorded, ProfileChange
 
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,10 @@ async def on_ambassador_events(conn: asyncpg.Connection, events: list[CloudEvent
         tenant, data = event.tenantid, event.data
         if isinstance(data, AmbassadorProfile):
             facts = domain.ambassador_facts(data)
-            await repository.record_history(conn, tenant, data.ambassador_id, data.effective_at, True, facts,
+            # A lapsed consent is not a withdrawal (nor its renewal an enrolment): the same
+            # ambassador, not counted as enrolled while it lasts.
+            enrolled = getattr(data, "change", None) != ProfileChange.consent_lapsed
+            await repository.record_history(conn, tenant, data.ambassador_id, data.effective_at, enrolled, facts,
                                             data.named_in_leaderboards)
             await repository.remember_identity(conn, tenant, data.ambassador_id, data.effective_at, True, data.holder,
                                                domain.display_name(data))

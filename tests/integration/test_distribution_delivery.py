@@ -241,6 +241,10 @@ async def test_each_ambassador_is_alerted_once_on_the_channel_he_chose(world: Wo
     [hook] = world.receiver.of(f"hook/{tenant}")
     verified = standardwebhooks.Webhook(WEBHOOK_SECRET).verify(json.dumps(hook[1], separators=(",", ":")), hook[2])
     assert verified["type"] == "notification.sent" and verified["data"]["ambassador_id"] == ids["hook"]
+    # The intranet gets the pseudonymous id and what it shows, nothing that names the person.
+    assert set(verified["data"]) == {"notification_id", "ambassador_id", "content_id", "title", "url", "links"}
+    assert "@" not in json.dumps(hook[1]) and set(verified["data"]["links"][0]) == {
+        "network", "tracked_url", "share_url", "text"}
     # Share texts: the ambassador's language (fr-FR takes the fr texts), one of the variants.
     assert any(t in posted[1]["text"] for t in ("Fiers !", "Bravo !")) and "Proud!" not in posted[1]["text"]
 

@@ -328,6 +328,15 @@ async def test_out_of_order_replays_converge_and_history_keeps_every_version(
 
 # --- enrolment and consent -----------------------------------------------------------------------
 
+async def consent_changes(kafka_bootstrap: str, tenant: str, expect: int) -> list[dict[str, Any]]:
+    """The tenant's ambassador.updated events that tell a consent lapsed or renewed, in order."""
+    def consent_change(record: Any) -> bool:
+        return of(tenant, "ambassador.updated")(record) and json.loads(record.value).get("change", "").startswith(
+            "consent_")
+    return [json.loads(r.value) for r in await read_topic(kafka_bootstrap, AMBASSADORS.name, consent_change,
+                                                          expect=expect)]
+
+
 async def test_consent_is_the_employees_own_and_must_be_renewed(
         client: httpx.AsyncClient, kafka_bootstrap: str, database_url: str) -> None:
     tenant = new_tenant()
@@ -351,28 +360,50 @@ async def test_consent_is_the_employees_own_and_must_be_renewed(
     assert first.json()["consent_channel"] == "mobile"
     assert (await client.get("/v1/me/feed", headers=me(tenant, "e-other"))).status_code == 404
 
-    # A new text: consents to v1 lapse at once (no grace), the sweep withdraws, re-consent enrols anew.
+    ambassador_id = first.json()["ambassador_id"]
+    networks = {"linkedin": 300, "x": 50}
+    assert (await client.put("/v1/me/networks", headers=me(tenant, "e-c"), json={"networks": networks})
+            ).status_code == 200
+
+    # A new text: consents to v1 lapse at once (no grace). A lapse is not a withdrawal: the same
+    # person keeps his pseudonymous id and networks, and is told apart only while it lasts.
     republished = await client.put("/v1/admin/consent-texts/v2", headers=admin(tenant),
                                    json={"text": "I agree, v2.", "reconsent_within_days": 0})
     assert republished.json()["ambassadors_to_reconsent"] == 1
-    [lapsed] = await read_topic(kafka_bootstrap, AMBASSADORS.name, of(tenant, "ambassador.withdrawn"))
-    assert json.loads(lapsed.value) | {"effective_at": None} == {
-        "ambassador_id": first.json()["ambassador_id"], "reason": "consent_expired", "effective_at": None}
-    assert (await client.get("/v1/me/feed", headers=me(tenant, "e-c"))).status_code == 404
+    [lapse] = await consent_changes(kafka_bootstrap, tenant, 1)
+    assert (lapse["ambassador_id"], lapse["change"]) == (ambassador_id, "consent_lapsed")
+    for path in ("/v1/me/feed", "/v1/me/preferences"):  # as OpenAPI says: not enrolled while it lasts
+        lapsed = await client.get(path, headers=me(tenant, "e-c"))
+        assert lapsed.status_code == 404 and lapsed.json()["detail"]["reason"] == "not_enrolled", (path, lapsed.text)
+    assert (await client.put("/v1/me/preferences", headers=me(tenant, "e-c"), json={})).status_code == 404
+    status = (await client.get("/v1/me/consent", headers=me(tenant, "e-c"))).json()
+    assert status["in_force"] is False and status["enrolment"]["ambassador_id"] == ambassador_id
     again = await enrol(client, tenant, "e-c", version="v2")
-    assert again.status_code == 201 and again.json()["ambassador_id"] != first.json()["ambassador_id"]
+    assert again.status_code == 200, again.text  # a renewal, not an enrolment
+    assert (again.json()["ambassador_id"], again.json()["networks"]) == (ambassador_id, networks)
+    assert (await client.get("/v1/me/preferences", headers=me(tenant, "e-c"))).status_code == 200
+    renewal = await consent_changes(kafka_bootstrap, tenant, 2)
+    assert [r["change"] for r in renewal] == ["consent_lapsed", "consent_renewed"]
+    assert renewal[1]["network_audience"] == networks and renewal[1]["ambassador_id"] == ambassador_id
 
-    # Expiry: once the period is over (clock moved on here), the consent is no longer in force.
-    await sql(database_url, "UPDATE distribution.ambassadors SET consent_expires_at = now() - interval '1 second' "
+    # Expiry: once the period is over (clock moved on here), the consent is no longer in force;
+    # renewed, it is the same ambassador again.
+    await sql(database_url, "UPDATE distribution.ambassadors SET consent_expires_at = now() "
                             "WHERE tenant = $1 AND withdrawn_at IS NULL", tenant)
-    await read_topic(kafka_bootstrap, AMBASSADORS.name, of(tenant, "ambassador.withdrawn"), expect=2)
+    await consent_changes(kafka_bootstrap, tenant, 3)
     status = (await client.get("/v1/me/consent", headers=me(tenant, "e-c"))).json()
     assert status["in_force"] is False and status["current_text"]["version"] == "v2"
     assert [(r["action"], r["text_version"]) for r in status["record"]] == [
-        ("given", "v1"), ("withdrawn", "v1"), ("given", "v2"), ("withdrawn", "v2")]
+        ("given", "v1"), ("lapsed", "v1"), ("renewed", "v2"), ("lapsed", "v2")]
     renewed = await enrol(client, tenant, "e-c", version="v2")
-    assert renewed.status_code == 201
-    assert (await enrol(client, tenant, "e-c", version="v2")).status_code == 200  # a renewal
+    assert renewed.status_code == 200 and renewed.json()["ambassador_id"] == ambassador_id
+    assert (await enrol(client, tenant, "e-c", version="v2")).status_code == 200  # a renewal while in force
+    events = await read_topic(kafka_bootstrap, AMBASSADORS.name, lambda r: header(r, "ce_tenantid") == tenant,
+                              expect=6, settle=1.0)
+    assert [(header(r, "ce_type"), json.loads(r.value).get("change")) for r in events] == [
+        ("ambassador.enrolled", None), ("ambassador.updated", "profile"), ("ambassador.updated", "consent_lapsed"),
+        ("ambassador.updated", "consent_renewed"), ("ambassador.updated", "consent_lapsed"),
+        ("ambassador.updated", "consent_renewed")]
 
 
 async def test_groups_and_preferences_target_the_fan_out(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -75,3 +76,12 @@ def test_share_text_prefers_the_content_language_then_the_first_variant() -> Non
     assert domain.share_text_for(texts, Network.x, "fr") == "first"
     assert domain.share_text_for(texts, Network.x, "de") == "english"
     assert domain.share_text_for(texts, Network.linkedin, "fr") == ""
+
+
+def test_a_lapsed_consent_is_not_in_force_and_its_lapse_is_recorded_once() -> None:
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    in_force = {"consent_expires_at": now + timedelta(seconds=1), "lapsed_at": None}
+    lapsed = {"consent_expires_at": now, "lapsed_at": None}
+    recorded = {"consent_expires_at": now - timedelta(days=1), "lapsed_at": now - timedelta(days=1)}
+    assert [domain.consent_in_force(a, now) for a in (in_force, lapsed, recorded)] == [True, False, False]
+    assert [domain.lapse_to_record(a, now) for a in (in_force, lapsed, recorded)] == [False, True, False]

@@ -72,20 +72,28 @@ async def erase_on_request(pool: asyncpg.Pool, tenant: str, employee_id: str) ->
 
 
 async def sweep_once(pool: asyncpg.Pool, retention_days: float) -> tuple[int, int]:
-    """Withdraw ambassadors whose consent lapsed; erase those departed longer than the
-    retention. Return (withdrawn, erased). Each person in a savepoint: one failure is logged
+    """Record the lapse of the consents that ran out (see ``ambassadors.record_lapse``: not a
+    withdrawal); erase those departed longer than the retention. Return (lapsed, erased). Each
+    person in a savepoint: one failure is logged
     and retried next round without holding back the others."""
-    withdrawn = erased = 0
+    lapsed = erased = 0
     async with pool.acquire() as conn, conn.transaction():
         for row in await repository.lapsed_consents(conn, SWEEP_BATCH):
-            withdrawn += await _each(conn, "consent lapse", ambassadors.withdraw(
-                conn, row["tenant"], row["employee_id"], "consent_expired", channel="system",
-                effective_at=row["consent_expires_at"]))
+            lapsed += await _each(conn, "consent lapse", _lapse(conn, row["tenant"], row["employee_id"]))
     async with pool.acquire() as conn, conn.transaction():
         cutoff = domain.retention_cutoff(datetime.now(UTC), retention_days)
         for row in await repository.departed_past_retention(conn, cutoff, SWEEP_BATCH):
             erased += await _each(conn, "retention erasure", erase(conn, row["tenant"], row["employee_id"], "retention"))
-    return withdrawn, erased
+    return lapsed, erased
+
+
+async def _lapse(conn: asyncpg.Connection, tenant: str, employee_id: str) -> None:
+    """Locked as enrolment locks (the employee, then the ambassador); a renewal or another
+    replica's sweep may have come first."""
+    employee = await repository.employee_for_update(conn, tenant, employee_id)
+    ambassador = await repository.active_ambassador(conn, tenant, employee_id, for_update=True)
+    if employee is not None and ambassador is not None and domain.lapse_to_record(ambassador, datetime.now(UTC)):
+        await ambassadors.record_lapse(conn, tenant, employee_id, ambassador, employee)
 
 
 async def _each(conn: asyncpg.Connection, what: str, work: Coroutine[Any, Any, Any]) -> int:
@@ -103,9 +111,9 @@ def sweeper(pool: Callable[[], asyncpg.Pool], retention_days: float,
     async def run() -> None:
         while True:
             try:
-                withdrawn, erased = await sweep_once(pool(), retention_days)
-                if withdrawn or erased:
-                    log.info("directory sweep: %d consents lapsed, %d people erased", withdrawn, erased)
+                lapsed, erased = await sweep_once(pool(), retention_days)
+                if lapsed or erased:
+                    log.info("directory sweep: %d consents lapsed, %d people erased", lapsed, erased)
                     continue  # maybe more waiting
             except asyncio.CancelledError:
                 raise

@@ -1,6 +1,7 @@
 """Enrolment: opt-in only, by the employee himself (the token's subject: there is no way to
-name someone else), with a consent record; re-consent and renewal; opt-out at once;
-preferences and connected networks."""
+name someone else), with a consent record; re-consent and renewal (after a lapse too: the same
+ambassador comes back); opt-out at once; preferences and connected networks (while the consent
+is in force)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from services.distribution.domain import NotEnrolled
 from services.distribution.handlers import ambassadors
 from services.distribution.models import EnrolmentRequest, Preferences
 from shared.auth import Principal, holder_digest
+from shared.events import ProfileChange
 
 
 async def enrol(pool: asyncpg.Pool, principal: Principal, request: EnrolmentRequest,
@@ -31,16 +33,8 @@ async def enrol(pool: asyncpg.Pool, principal: Principal, request: EnrolmentRequ
         consent = {"text_version": request.consent_text_version, "channel": request.channel, "at": now,
                    "expires_at": domain.consent_expiry(now, validity_days)}
         existing = await repository.active_ambassador(conn, tenant, employee_id, for_update=True)
-        if existing is not None and existing["consent_expires_at"] <= now:
-            # Lapsed, not yet swept: that enrolment ended when its consent did; this is a new one.
-            await ambassadors.withdraw(conn, tenant, employee_id, "consent_expired", channel="system",
-                                       effective_at=existing["consent_expires_at"])
-            existing = None
         if existing is not None:
-            renewed = await repository.renew_consent(conn, tenant, existing["ambassador_id"], consent)
-            await repository.record_consent(conn, tenant, uuid.uuid4(), employee_id, existing["ambassador_id"],
-                                            "renewed", consent)
-            return renewed, False
+            return await _renew(conn, tenant, employee_id, employee, existing, consent), False
         networks = {str(network): size for network, size in request.networks.items()}
         holder = holder_digest(identity_key, tenant, employee_id) if identity_key else None
         ambassador = await repository.insert_ambassador(conn, tenant, uuid.uuid4(), employee_id, consent, networks,
@@ -51,6 +45,32 @@ async def enrol(pool: asyncpg.Pool, principal: Principal, request: EnrolmentRequ
         await ambassadors.emit_profile(conn, tenant, "ambassador.enrolled", ambassador, employee_id, employee,
                                        ambassador["enrolled_at"])
         return ambassador, True
+
+
+async def _renew(conn: asyncpg.Connection, tenant: str, employee_id: str, employee: asyncpg.Record,
+                 existing: dict[str, Any], consent: dict[str, Any]) -> dict[str, Any]:
+    """The same ambassador, consent renewed (in force or lapsed: same id, same networks). After
+    a lapse, he is back: told as such (``ambassador.updated``, change ``consent_renewed``), after
+    the lapse itself if the sweep had not told it yet."""
+    lapsed = not domain.consent_in_force(existing, consent["at"])
+    if domain.lapse_to_record(existing, consent["at"]):
+        await ambassadors.record_lapse(conn, tenant, employee_id, existing, employee)
+    renewed = await repository.renew_consent(conn, tenant, existing["ambassador_id"], consent)
+    await repository.record_consent(conn, tenant, uuid.uuid4(), employee_id, existing["ambassador_id"], "renewed",
+                                    consent)
+    if lapsed:
+        await ambassadors.emit_profile(conn, tenant, "ambassador.updated", renewed, employee_id, employee,
+                                       consent["at"], ProfileChange.consent_renewed)
+    return renewed
+
+
+async def _in_force(conn: asyncpg.Connection, tenant: str, employee_id: str, *,
+                    for_update: bool = False) -> dict[str, Any]:
+    """The caller's enrolment, if his consent is in force (else, lapsed or none: not enrolled)."""
+    ambassador = await repository.active_ambassador(conn, tenant, employee_id, for_update=for_update)
+    if ambassador is None or not domain.consent_in_force(ambassador, datetime.now(UTC)):
+        raise NotEnrolled(employee_id)
+    return ambassador
 
 
 async def opt_out(pool: asyncpg.Pool, principal: Principal, channel: str) -> None:
@@ -66,15 +86,15 @@ async def consent(pool: asyncpg.Pool, principal: Principal) -> dict[str, Any]:
         ambassador = await repository.active_ambassador(conn, principal.tenant, principal.subject)
         history = await repository.consent_history(conn, principal.tenant, principal.subject)
     return {"current_text": dict(current) if current else None,
-            "in_force": ambassador is not None and ambassador["consent_expires_at"] > datetime.now(UTC),
+            "in_force": ambassador is not None and domain.consent_in_force(ambassador, datetime.now(UTC)),
             "enrolment": ambassador, "record": [dict(r) for r in history]}
 
 
 async def set_networks(pool: asyncpg.Pool, principal: Principal, networks: dict[str, int]) -> dict[str, Any]:
     async with pool.acquire() as conn, conn.transaction():
         employee = await repository.employee_for_update(conn, principal.tenant, principal.subject)
-        ambassador = await repository.active_ambassador(conn, principal.tenant, principal.subject, for_update=True)
-        if ambassador is None or employee is None:
+        ambassador = await _in_force(conn, principal.tenant, principal.subject, for_update=True)
+        if employee is None:
             raise NotEnrolled(principal.subject)
         await repository.set_networks(conn, principal.tenant, ambassador["ambassador_id"], networks)
         ambassador = {**ambassador, "networks": networks}
@@ -85,8 +105,7 @@ async def set_networks(pool: asyncpg.Pool, principal: Principal, networks: dict[
 
 async def preferences(pool: asyncpg.Pool, principal: Principal) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        if await repository.active_ambassador(conn, principal.tenant, principal.subject) is None:
-            raise NotEnrolled(principal.subject)
+        await _in_force(conn, principal.tenant, principal.subject)
         row = await repository.preferences(conn, principal.tenant, principal.subject)
     return dict(row) if row else Preferences().model_dump()
 
@@ -97,8 +116,8 @@ async def put_preferences(pool: asyncpg.Pool, principal: Principal, prefs: Prefe
     tenant, employee_id = principal.tenant, principal.subject
     async with pool.acquire() as conn, conn.transaction():
         employee = await repository.employee_for_update(conn, tenant, employee_id)
-        ambassador = await repository.active_ambassador(conn, tenant, employee_id, for_update=True)
-        if ambassador is None or employee is None:
+        ambassador = await _in_force(conn, tenant, employee_id, for_update=True)
+        if employee is None:
             raise NotEnrolled(employee_id)
         was_named = await repository.named_in_leaderboards(conn, tenant, employee_id)
         saved = dict(await repository.put_preferences(conn, tenant, employee_id, prefs.model_dump()))

@@ -383,7 +383,7 @@ def link_codes(count: int) -> list[str]:
 async def feed(pool: asyncpg.Pool, principal: Principal, tracking_base_url: str, limit: int) -> dict[str, Any]:
     async with pool.acquire() as conn:
         ambassador = await repository.active_ambassador(conn, principal.tenant, principal.subject)
-        if ambassador is None or ambassador["consent_expires_at"] <= datetime.now(UTC):
+        if ambassador is None or not domain.consent_in_force(ambassador, datetime.now(UTC)):
             raise NotEnrolled(principal.subject)
         rows = await repository.feed(conn, principal.tenant, ambassador["ambassador_id"], limit)
     return {"items": [_feed_item(row, tracking_base_url) for row in rows]}
