@@ -217,14 +217,14 @@ async def test_the_kpi_stream_and_webhooks_carry_enrolled_and_active_ambassadors
                                      expect=10**9, timeout=2)
             values = json.loads(found[-1].value)["values"] if found else {}
             return values if values.get("shares") == 1 else None
-        values = await eventually(streamed)
+        values = await eventually(streamed, timeout=90)  # the stream is read from its start each time
         assert {k: round(values.get(k, -1), 1) for k in wanted} == wanted
 
         async def delivered() -> dict[str, float] | None:
             payloads = [json.loads(c["body"]) for c in received]
             fr = [p["values"] for p in payloads if p["key"] == f"{tenant}/subsidiary/fr/all/all"]
             return fr[-1] if fr and fr[-1].get("active_ambassadors") == 1.0 else None
-        fr = await eventually(delivered)
+        fr = await eventually(delivered, timeout=90)
         assert (fr["enrolled_ambassadors"], fr["activation_rate"]) == (2.0, 0.5)
 
 

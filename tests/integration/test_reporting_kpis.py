@@ -175,7 +175,8 @@ async def settled(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
         june = await kpis(client, headers, window="month", at=JUNE)
         may = await kpis(client, headers, window="month", at=MAY)
         return (june.get("potential_reach") == 1500 and june["notifications_sent"] == 4
-                and june["ambassadors_withdrawn"] == 1 and june["contents_published"] == 2
+                and june["ambassadors_withdrawn"] == 1 and june.get("ambassadors_enrolled") == 2
+                and june["contents_published"] == 2
                 and june["impressions"] == 1500 and june["comments"] == 2 and may["potential_reach"] == 500)
     await eventually(check, timeout=60)
 
