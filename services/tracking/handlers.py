@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 from pydantic_core import to_json
 

@@ -4,13 +4,12 @@ next to its field."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from tests.browser.conftest import PHONE, Stack, login, new_page, screenshot
-from tests.integration.test_content_watch import Publisher
+from tests.integration.test_content_watch import Publisher, publishing
 from tests.support import new_tenant
 
 pytestmark = pytest.mark.integration
@@ -18,11 +17,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def publisher() -> Iterator[Publisher]:
-    served = Publisher()
-    thread = threading.Thread(target=served.server.serve_forever, daemon=True)
-    thread.start()
-    yield served
-    served.server.shutdown()
+    with publishing() as served:
+        yield served
 
 
 async def test_an_editor_watches_a_feed_and_turns_an_entry_into_a_draft(

@@ -74,13 +74,21 @@ class Publisher:
         return f"{self.base}/{name}"
 
 
+@contextlib.contextmanager
+def publishing() -> Iterator[Publisher]:
+    """A publisher serving on loopback (in a thread) until the block ends."""
+    served = Publisher()
+    threading.Thread(target=served.server.serve_forever, daemon=True).start()
+    try:
+        yield served
+    finally:
+        served.server.shutdown()
+
+
 @pytest.fixture(scope="module")
 def publisher() -> Iterator[Publisher]:
-    served = Publisher()
-    thread = threading.Thread(target=served.server.serve_forever, daemon=True)
-    thread.start()
-    yield served
-    served.server.shutdown()
+    with publishing() as served:
+        yield served
 
 
 def content_settings(kafka_bootstrap: str, database_url: str, **overrides: Any) -> ContentSettings:
@@ -115,7 +123,7 @@ async def test_publishers_feeds_become_suggestions_each_story_once_and_broken_on
                      "truncated.xml", "not-a-feed.html", "gone.xml"):
             await watched(client, editor, publisher, name)
             if name == "wordpress-rss2.xml":  # first in the queue: the others find its stories there
-                await eventually(lambda: _health(client, editor, name, "ok"), timeout=30)
+                await eventually(lambda: _health(client, editor, "wordpress-rss2.xml", "ok"), timeout=30)
 
         async def settled() -> bool:
             health = {n: s["health"] for n, s in (await sources_of(client, editor)).items()}

@@ -8,8 +8,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
-from services.content.watch import handlers
 from services.content.models import Content
+from services.content.watch import handlers
 from services.content.watch.models import (
     Adoption,
     Dismissal,

@@ -83,7 +83,8 @@ async def list_sources(pool: asyncpg.Pool, principal: Principal) -> list[dict[st
         return [_with_health(s) for s in await repository.sources(conn, principal.tenant, _scope(principal))]
 
 
-async def edit_source(pool: asyncpg.Pool, principal: Principal, source_id: uuid.UUID, edit: SourceEdit) -> dict[str, Any]:
+async def edit_source(pool: asyncpg.Pool, principal: Principal, source_id: uuid.UUID,
+                      edit: SourceEdit) -> dict[str, Any]:
     changes = edit.model_dump(exclude_unset=True, exclude={"resume"})
     async with pool.acquire() as conn, conn.transaction():
         await _source(conn, principal, source_id)

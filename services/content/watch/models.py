@@ -84,7 +84,8 @@ class Adoption(BaseModel):
 
     url: HttpUrl | None = Field(None, description="The page to share, for an idea that came without a link")
 
-    angle: str = Field(min_length=1, max_length=10_000, description="The suggested text ambassadors start from (the editor's angle)")
+    angle: str = Field(min_length=1, max_length=10_000,
+                       description="The suggested text ambassadors start from (the editor's angle)")
     networks: list[Network] = Field(min_length=1, max_length=4, description="The networks the angle is for")
     language: LanguageTag | None = Field(None, description="Default: the source's language")
 
