@@ -1,52 +1,103 @@
-"""Strimzi ``KafkaTopic`` resources generated from the topic registry (shared/topics.py), so a
-Kubernetes deployment creates exactly the topics the local runtime does.
+"""The Helm chart's view of the topic registry (shared/topics.py): every topic with its partitions
+and configuration, and what each service may do on Kafka (the topics it reads and writes, its
+consumer groups), so the chart's ``KafkaTopic``s and ``KafkaUser`` ACLs are exactly what the
+services use.
 
-``python -m deploy.kubernetes`` writes deploy/k8s/topics.yaml; ``--check`` fails when it is stale.
+A service's reads are its consumers' topics; its writes are its declared publishers' topics,
+the retry and dead-letter topics of what it consumes, and the few topics it writes without a
+publisher object (``DIRECT_WRITES``). Inbound topics (read by a service, published by none) get
+a producer user for the system that feeds them (an HR connector writes ``hr.employees.v1`` and
+nothing else).
+
+``python -m deploy.kubernetes`` writes deploy/helm/portevoix/files/registry.yaml and copies the alert
+rules (deploy/prometheus/rules, for the chart's PrometheusRule: a chart reads only its own files);
+``--check`` fails when either is stale.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 from pathlib import Path
 
 import yaml
 
+from shared import topics
 from shared.topics import Topic, all_topics
 
-TOPICS_FILE = Path(__file__).parent / "k8s" / "topics.yaml"
-CLUSTER = "portevoix"  # the Strimzi Kafka resource's name
-REPLICAS = 3
+CHART = Path(__file__).parent / "helm" / "portevoix"
+REGISTRY_FILE = CHART / "files" / "registry.yaml"
+RULES_FILE = CHART / "files" / "prometheus-rules.yaml"
+RULES_SOURCE = Path(__file__).parent / "prometheus" / "rules" / "portevoix.yml"
+SERVICES = ("content", "distribution", "tracking", "reporting", "web")
+# Writes made outside a declared publisher (FastStream documents publishers only):
+DIRECT_WRITES: dict[str, tuple[Topic, ...]] = {
+    "content": (topics.INTRANET_CONTENT,),  # the signed intranet webhook answers 2xx once Kafka has the event
+    "distribution": (
+        topics.HR_EMPLOYEES,  # SCIM provisioning turns the IdP's changes into HR events (through its outbox)
+        topics.NOTIFICATIONS.dlq,  # delivery attempts parked after their last retry
+    ),
+}  # tests/unit/test_deploy_helm.py finds every topic the services' code writes and checks it is allowed
 
 
-def kafka_topic(topic: Topic) -> dict:
-    config = {**topic.config(), "min.insync.replicas": "2"}  # acks=all survives one broker down
+def service_access(name: str) -> dict[str, list[str]]:
+    """The topics ``name`` reads and writes, from the service as its main.py wires it."""
+    os.environ.setdefault("PORTEVOIX_JWT_HS256_SECRET", "placeholder")  # building the app needs a verifier
+    service = importlib.import_module(f"services.{name}.main").create_app().state.service
+    consumed = [consumer.topic for consumer in service.consumers]
+    reads = [name for topic in consumed for name in (topic.name, topic.retry.name)]
+    writes = list(service.publishers) + [t.name for t in DIRECT_WRITES.get(name, ())]
+    writes += [name for topic in consumed for name in (topic.retry.name, topic.dlq.name)]
+    return {"reads": _ordered(reads), "writes": _ordered(writes)}
+
+
+def _ordered(names: list[str]) -> list[str]:
+    order = [t.name for t in all_topics()]
+    return sorted(set(names), key=order.index)
+
+
+def registry() -> dict:
+    services = {name: service_access(name) for name in SERVICES}
+    published = {t for name in SERVICES for t in services[name]["writes"]}
+    consumed = {t for name in SERVICES for t in services[name]["reads"]}
+    inbound = [t.name for t in topics.MAIN_TOPICS if t.name in consumed and not any(
+        t.name in services[n]["writes"] and t not in DIRECT_WRITES.get(n, ()) for n in SERVICES)]
+    assert published <= {t.name for t in all_topics()}, "a service writes a topic the registry lacks"
     return {
-        "apiVersion": "kafka.strimzi.io/v1beta2",
-        "kind": "KafkaTopic",
-        "metadata": {"name": topic.name, "namespace": "kafka", "labels": {"strimzi.io/cluster": CLUSTER}},
-        "spec": {"topicName": topic.name, "partitions": topic.partitions, "replicas": REPLICAS, "config": config},
+        "topics": [{"name": t.name, "partitions": t.partitions, "config": t.config()} for t in all_topics()],
+        # Every service's producer is idempotent (shared.kafka.create_broker): it asks for a producer id at start,
+        # which needs IdempotentWrite on the cluster (implied by a topic Write, but the web front writes none).
+        "services": {name: {**access, **({"groupPrefix": f"{name}."} if access["reads"] else {}),
+                            "idempotentWrite": True} for name, access in services.items()},
+        "producers": {name.split(".")[0]: {"writes": [name]} for name in inbound},
     }
 
 
 def render() -> str:
-    header = ("# Generated by `python -m deploy.kubernetes` from shared/topics.py: do not edit.\n"
-              "# Partitions bound the replicas of each consumer group (README \"Scaling\").\n")
-    return header + yaml.safe_dump_all([kafka_topic(t) for t in all_topics()], sort_keys=False, explicit_start=True)
+    header = ("# Generated by `python -m deploy.kubernetes` from shared/topics.py and the services' wiring: do not\n"
+              "# edit. The chart's KafkaTopics and KafkaUser ACLs come from here.\n")
+    return header + yaml.safe_dump(registry(), sort_keys=False)
+
+
+def generated() -> dict[Path, str]:
+    return {REGISTRY_FILE: render(), RULES_FILE: RULES_SOURCE.read_text()}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
-    text = render()
+    stale = [path for path, text in generated().items() if not path.exists() or path.read_text() != text]
     if args.check:
-        if not TOPICS_FILE.exists() or TOPICS_FILE.read_text() != text:
-            print(f"{TOPICS_FILE} is stale: run `python -m deploy.kubernetes` and commit", file=sys.stderr)
-            return 1
-        return 0
-    TOPICS_FILE.write_text(text)
-    print(f"wrote {TOPICS_FILE}")
+        for path in stale:
+            print(f"{path} is stale: run `python -m deploy.kubernetes` and commit", file=sys.stderr)
+        return 1 if stale else 0
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(generated()[path])
+        print(f"wrote {path}")
     return 0
 
 
