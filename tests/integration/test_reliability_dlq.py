@@ -40,7 +40,7 @@ CONSUMED = {
     topics.HR_EMPLOYEES.name: ["distribution"],
     topics.INTRANET_CONTENT.name: ["content"],
     topics.CONTENT_LIFECYCLE.name: ["distribution", "reporting"],
-    topics.AMBASSADORS.name: ["reporting"],
+    topics.AMBASSADORS.name: ["tracking", "reporting"],
     topics.NOTIFICATIONS.name: ["tracking", "reporting"],
     topics.ENGAGEMENTS.name: ["reporting"],
 }
