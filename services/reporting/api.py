@@ -37,7 +37,8 @@ me = APIRouter(prefix="/v1/me", tags=["me"])
 Anyone = Annotated[Principal, Depends(current_principal)]
 Reader = Annotated[Principal, Depends(require("analyst", "editor", "admin"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
-FORBIDDEN: dict[int | str, dict[str, Any]] = {403: {"description": "Missing role, or a scope outside the token's subsidiary"}}
+FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Missing role, or a scope outside the token's subsidiary"}}
 CSV_OR_JSON = Annotated[Literal["json", "csv"], Query(description="csv: the same table as text/csv")]
 ScopeId = Annotated[str | None, Query(min_length=1, max_length=200, description="Optional for scope_type tenant")]
 
@@ -125,7 +126,8 @@ async def leaderboard(principal: Reader, request: Request,
                       board: Annotated[Literal["ambassadors", "contents", "subsidiaries"], Path()],
                       kpi: Annotated[Literal[domain.RANKABLE], Query(description="The KPI ranked")] = "shares",  # type: ignore[valid-type]
                       window: Window = Window.all, at: At = None,
-                      top: Annotated[int, Query(ge=1, le=1000, description="Ranks kept (ties at the cut all kept)")] = 10,
+                      top: Annotated[int, Query(ge=1, le=1000,
+                                                description="Ranks kept (ties at the cut all kept)")] = 10,
                       format: CSV_OR_JSON = "json") -> Any:  # noqa: A002
     body = await _call(handlers.leaderboard(_pool(request), principal, board, kpi, window, at, top))
     if format == "csv":

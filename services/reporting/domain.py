@@ -366,7 +366,8 @@ def engagements_effects(engagements: Iterable[tuple[str, EngagementRecorded, Con
     and facts) move the same rollups: their effects are worked out once, with their counts
     summed (a batch's clicks on one tracked link are one group)."""
     hour_of = _hour_of()
-    groups: dict[tuple[Any, ...], tuple[str, ContentFacts | None, AmbassadorFacts | None, list[EngagementRecorded]]] = {}
+    Group = tuple[str, ContentFacts | None, AmbassadorFacts | None, list[EngagementRecorded]]
+    groups: dict[tuple[Any, ...], Group] = {}
     for tenant, data, content, ambassador in engagements:
         key = (tenant, data.content_id, data.ambassador_id, data.network, data.kind, data.human, data.unique,
                hour_of(data.occurred_at), id(content), id(ambassador))

@@ -29,7 +29,6 @@ from shared.consumer import Rejections
 from shared.envelope import CloudEvent
 from shared.events import AmbassadorProfile, EngagementKind, EngagementRecorded, ProfileChange
 
-
 log = logging.getLogger(__name__)
 
 
@@ -128,7 +127,7 @@ async def on_engagements(conn: asyncpg.Connection, events: list[CloudEvent[Any]]
     profiles = await repository.profiles_as_of(conn, sorted(
         {(e.tenantid, e.data.ambassador_id, e.data.occurred_at) for e in events if e.data.ambassador_id}))
 
-    pending: list[tuple[str, str, str, str, str | None, str, bool, bool]] = []
+    pending: list[repository.PendingRow] = []
     first_shares: dict[tuple[str, str], datetime] = {}
     share_days: set[tuple[str, str, Any]] = set()
     counted: list[tuple[str, EngagementRecorded, ContentFacts | None, AmbassadorFacts | None]] = []

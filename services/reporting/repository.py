@@ -237,7 +237,10 @@ async def lock_entities(conn: asyncpg.Connection, contents: set[tuple[str, str]]
             [c for c, _ in names], [n for _, n in names])
 
 
-async def save_pending(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str, str | None, str, bool, bool]]) -> None:
+PendingRow = tuple[str, str, str, str, str | None, str, bool, bool]
+
+
+async def save_pending(conn: asyncpg.Connection, rows: list[PendingRow]) -> None:
     if rows:
         await conn.executemany(
             """INSERT INTO pending_engagements
@@ -438,7 +441,8 @@ async def media_rates(conn: asyncpg.Connection, tenant: str) -> MediaRates | Non
 async def set_media_rates(conn: asyncpg.Connection, tenant: str, rates: MediaRates) -> None:
     await conn.execute(
         """INSERT INTO media_rates (tenant, currency, rates) VALUES ($1, $2, $3)
-           ON CONFLICT (tenant) DO UPDATE SET currency = EXCLUDED.currency, rates = EXCLUDED.rates, updated_at = now()""",
+           ON CONFLICT (tenant)
+           DO UPDATE SET currency = EXCLUDED.currency, rates = EXCLUDED.rates, updated_at = now()""",
         tenant, rates.currency, json.dumps({k: dict(v) for k, v in rates.rates.items()}))
 
 
@@ -565,8 +569,8 @@ async def subscription_outcome(conn: asyncpg.Connection, subscription_id: uuid.U
 
 
 async def subscribed_tenants(conn: asyncpg.Connection, tenants: set[str]) -> set[str]:
-    rows = await conn.fetch("SELECT DISTINCT tenant FROM webhook_subscriptions WHERE active AND tenant = ANY($1::text[])",
-                            list(tenants))
+    rows = await conn.fetch(
+        "SELECT DISTINCT tenant FROM webhook_subscriptions WHERE active AND tenant = ANY($1::text[])", list(tenants))
     return {r["tenant"] for r in rows}
 
 

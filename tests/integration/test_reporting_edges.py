@@ -123,7 +123,7 @@ async def test_a_dead_webhook_endpoint_is_paused_after_failures_in_a_row_and_sub
             listed = (await client.get("/v1/kpis/webhooks", headers=admin)).json()
             return listed[0] if not listed[0]["active"] else None
         state = await eventually(paused)
-        assert "paused after 3 failed attempts in a row (last: HTTP 500)" == state["paused_reason"]
+        assert state["paused_reason"] == "paused after 3 failed attempts in a row (last: HTTP 500)"
         assert auto_paused() == before + 1
         calls = len(received)
         assert calls >= 3

@@ -19,8 +19,8 @@ from services.web.main import create_app as web_app
 from shared import topics
 from shared.auth import holder_digest, issue_token
 from shared.events import AmbassadorEnrolled, AmbassadorUpdated, AmbassadorWithdrawn, EngagementKind
-from tests.integration.test_reporting_edges import engaged, event, published, send, settings
 from tests.browser.conftest import _serving
+from tests.integration.test_reporting_edges import engaged, event, published, send, settings
 from tests.integration.test_web_front import _closed_port
 from tests.support import IDENTITY_KEY, JWT_SECRET, eventually, new_tenant, running, settings_for
 from tests.unit.test_auth import ISSUER, jwks_issuer, rs256  # noqa: F401 (jwks_issuer: a fixture)

@@ -33,6 +33,7 @@ from services.reporting.domain import (
     notification_effects,
     ranked,
     readable,
+    retraction,
     window_end,
     window_start,
     window_starts,
@@ -218,3 +219,12 @@ def test_an_engagement_before_its_content_was_published_is_refused_beyond_the_cl
     assert engagement_refused(reaction(datetime(1999, 1, 1, tzinfo=UTC)), None) is None  # not known yet
     cause = engagement_refused(reaction(published - CLOCK_SKEW - timedelta(seconds=1)), content)
     assert cause is not None and "before its content c1 was published" in cause
+
+
+def test_a_refused_engagement_gives_back_its_counts_but_not_its_distinct_members() -> None:
+    share = EngagementRecorded(content_id="c1", ambassador_id="a1", kind=EngagementKind.share,
+                               network=Network.linkedin, count=2, occurred_at=NOW)
+    back = retraction("t", share, (None, FR))
+    assert back and all(e.delta < 0 and e.member is None for e in back)
+    assert {e.kpi for e in back} == {"shares"}
+    assert sorted(e.delta for e in back) == [-2] * len(back)
