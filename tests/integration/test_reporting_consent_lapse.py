@@ -39,7 +39,8 @@ async def test_a_lapse_and_its_renewal_are_neither_a_withdrawal_nor_an_enrolment
             values = await kpis(client, analyst, window="month", at="2025-06-15T00:00:00Z")
             return values if values.get("enrolled_ambassadors") == 1 else None
 
-        june_values = await eventually(june)
+        # A fresh consumer group reads ambassadors.v1 from its start: all the suite wrote before.
+        june_values = await eventually(june, timeout=120)
         may = await kpis(client, analyst, window="month", at="2025-05-15T00:00:00Z")
     assert (may["ambassadors_enrolled"], may.get("ambassadors_withdrawn", 0), may.get("enrolled_ambassadors", 0)) == (
         1, 0, 0)  # lapsed at the end of May: not enrolled then, and not withdrawn
