@@ -13,6 +13,8 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
+from shared.events import ProfileChange
+
 # Same alphabet and bounds as shared.events.TrackedLink.code: anything else is not ours.
 CODE = re.compile(r"[A-Za-z0-9_-]{6,64}")
 UNIQUE_WINDOW = timedelta(minutes=30)
@@ -213,6 +215,14 @@ def reference_problem(*, content_id: str, network: str, ambassador_id: str | Non
     if ambassador_id is not None and ambassador_id not in known_ambassadors:
         return "ambassador_id: unknown ambassador"
     return None
+
+
+def counts_shares_after(change: ProfileChange | None) -> bool | None:
+    """Whether an ambassador's shares count after a profile event (None: as before). An
+    enrolment (no change) or a renewal: yes; a lapsed consent: not until he renews."""
+    if change is ProfileChange.profile:
+        return None
+    return change is not ProfileChange.consent_lapsed
 
 
 class ShareClaim(enum.Enum):

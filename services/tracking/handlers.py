@@ -33,6 +33,7 @@ from shared.auth import Principal, holder_digest
 from shared.envelope import CloudEvent, KafkaRecord, binary_headers, binary_record, new_event, record_key
 from shared.events import (
     AmbassadorProfile,
+    AmbassadorUpdated,
     AmbassadorWithdrawn,
     EngagementKind,
     EngagementRecorded,
@@ -55,8 +56,11 @@ async def on_notification_sent(conn: asyncpg.Connection, event: CloudEvent[Notif
 
 
 async def on_ambassador_profile(conn: asyncpg.Connection, event: CloudEvent[AmbassadorProfile]) -> None:
+    """Enrolled or renewed: his shares count; consent lapsed: they do not until he renews; any
+    other profile change leaves that as it is."""
     data = event.data
-    await repository.save_ambassador(conn, event.tenantid, data.ambassador_id, data.holder, True, data.effective_at)
+    active = domain.counts_shares_after(data.change if isinstance(data, AmbassadorUpdated) else None)
+    await repository.save_ambassador(conn, event.tenantid, data.ambassador_id, data.holder, active, data.effective_at)
 
 
 async def on_ambassador_withdrawn(conn: asyncpg.Connection, event: CloudEvent[AmbassadorWithdrawn]) -> None:

@@ -149,13 +149,14 @@ async def record_share(conn: asyncpg.Connection, tenant: str, link: asyncpg.Reco
 # --- ambassadors (from ambassadors.v1) ---------------------------------------------------------
 
 async def save_ambassador(conn: asyncpg.Connection, tenant: str, ambassador_id: str, holder: str | None,
-                          active: bool, effective_at: datetime) -> None:
-    """Learn an ambassador's holder and state; an older event than the one known changes nothing."""
+                          active: bool | None, effective_at: datetime) -> None:
+    """Learn an ambassador's holder and state (``active`` None: as it was; new: active); an older
+    event than the one known changes nothing."""
     await conn.execute(
         """INSERT INTO ambassadors AS a (tenant, ambassador_id, holder, active, effective_at)
-           VALUES ($1, $2, $3, $4, $5)
+           VALUES ($1, $2, $3, coalesce($4, true), $5)
            ON CONFLICT (tenant, ambassador_id) DO UPDATE
-           SET holder = coalesce(excluded.holder, a.holder), active = excluded.active,
+           SET holder = coalesce(excluded.holder, a.holder), active = coalesce($4, a.active),
                effective_at = excluded.effective_at
            WHERE excluded.effective_at >= a.effective_at""", tenant, ambassador_id, holder, active, effective_at)
 

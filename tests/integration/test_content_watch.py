@@ -211,7 +211,8 @@ async def test_an_editor_turns_a_suggestion_into_a_draft_once_and_only_in_their_
         queue = (await client.get("/v1/watch/suggestions", headers=editor)).json()
         lyon = next(s for s in queue if "Lyon" in s["title"])
         adopt = f"/v1/watch/suggestions/{lyon['id']}/adopt"
-        body = {"angle": "300 jobs in Lyon: proud to be part of it! #employee", "networks": ["linkedin", "x"]}
+        body = {"angle": "300 jobs in Lyon: proud to be part of it! #employee", "networks": ["linkedin", "x"],
+                "image_alt": "The new plant's glass front at dusk"}
 
         assert (await client.post(adopt, headers=lyon_editor, json=body)).status_code == 404  # a group suggestion
         assert (await client.post(adopt, headers=token(new_tenant(), "editor"), json=body)).status_code == 404
@@ -223,6 +224,7 @@ async def test_an_editor_turns_a_suggestion_into_a_draft_once_and_only_in_their_
         draft = (first if first.status_code == 201 else second).json()
         assert (draft["title"], draft["state"], draft["url"]) == (lyon["title"], "draft", lyon["link"])
         assert draft["image_url"] == lyon["image_url"] and draft["summary"] == lyon["summary"]
+        assert draft["image_alt"] == "The new plant's glass front at dusk"
         assert sorted(t["network"] for t in draft["share_texts"]) == ["linkedin", "x"]
         got = await client.get(f"/v1/contents/{draft['id']}", headers=editor)
         assert got.status_code == 200 and got.json()["tags"] == ["watch"]

@@ -14,7 +14,7 @@ import pytest
 
 from services.tracking.main import TrackingSettings, create_app
 from shared.envelope import new_event, record_key
-from shared.events import AmbassadorWithdrawn
+from shared.events import AmbassadorUpdated, AmbassadorWithdrawn, ProfileChange
 from shared.topics import AMBASSADORS, ENGAGEMENTS
 from tests.integration.test_tracking_slice import notify, record_of
 from tests.integration.test_tracking_webhooks import learnt
@@ -105,6 +105,11 @@ async def test_only_the_ambassador_the_link_was_sent_to_may_confirm_it(
     owner = token(tenant, "employee", subject="hr-owner")
     assert (await client.post("/v1/shares", json=post, headers=owner)).status_code == 201
 
+    await lapse(kafka_bootstrap, database_url, tenant, ambassador_id)  # consent not renewed in time
+    lapsed = await client.post("/v1/shares", headers=owner, json={
+        "link_code": linkedin, "post_url": "https://www.linkedin.com/feed/update/urn:li:activity:11/"})
+    assert (lapsed.status_code, lapsed.json()["detail"]["reason"]) == (403, "not_active")
+
     await enrol_withdrawn(kafka_bootstrap, database_url, tenant, ambassador_id)
     again = {"link_code": linkedin, "post_url": "https://www.linkedin.com/feed/update/urn:li:activity:10/"}
     gone = await client.post("/v1/shares", json=again, headers=owner)
@@ -145,3 +150,20 @@ async def enrol_withdrawn(kafka_bootstrap: str, database_url: str, tenant: str, 
         finally:
             await conn.close()
     await eventually(withdrawn, timeout=60)
+
+
+async def lapse(kafka_bootstrap: str, database_url: str, tenant: str, ambassador_id: str) -> None:
+    event = new_event("ambassador.updated", source="portevoix/distribution", subject=ambassador_id, tenant=tenant,
+                      data=AmbassadorUpdated(ambassador_id=ambassador_id, subsidiary="FR01", country="FR",
+                                             language="fr", change=ProfileChange.consent_lapsed,
+                                             effective_at=datetime.now(UTC)))
+    await produce(kafka_bootstrap, AMBASSADORS.name, [record_of(event)])
+
+    async def lapsed() -> bool:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetchval("SELECT NOT active FROM tracking.ambassadors WHERE tenant = $1 "
+                                       "AND ambassador_id = $2", tenant, ambassador_id) is True
+        finally:
+            await conn.close()
+    await eventually(lapsed, timeout=60)

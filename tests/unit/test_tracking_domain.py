@@ -84,3 +84,12 @@ def test_the_destination_query_and_fragment_are_preserved() -> None:
     assert parts.query.startswith("a=1&b=hello%20world&flag&UTM_x=kept&")
     query = parse_qsl(parts.query, keep_blank_values=True)
     assert [v for k, v in query if k == "utm_source"] == ["linkedin"]  # ours replace theirs
+
+
+def test_a_lapsed_consent_stops_shares_counting_until_renewed_and_other_changes_leave_it() -> None:
+    from shared.events import ProfileChange
+
+    assert domain.counts_shares_after(None) is True  # enrolled
+    assert domain.counts_shares_after(ProfileChange.consent_lapsed) is False
+    assert domain.counts_shares_after(ProfileChange.consent_renewed) is True
+    assert domain.counts_shares_after(ProfileChange.profile) is None  # as it was

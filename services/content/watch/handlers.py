@@ -272,6 +272,7 @@ async def adopt(pool: asyncpg.Pool, principal: Principal, suggestion_id: uuid.UU
             draft = ContentDraft.model_validate({
                 "title": suggestion["title"], "summary": suggestion["summary"], "url": url,
                 "image_url": suggestion["image_url"], "language": language, "tags": suggestion["tags"],
+                "image_alt": (body.image_alt or suggestion["title"]) if suggestion["image_url"] else None,
                 "owner_subsidiary": suggestion["scope"] or None,
                 "share_texts": [{"network": network, "language": language, "text": body.angle}
                                 for network in dict.fromkeys(body.networks)]})

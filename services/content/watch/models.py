@@ -83,6 +83,8 @@ class Adoption(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: HttpUrl | None = Field(None, description="The page to share, for an idea that came without a link")
+    image_alt: str | None = Field(None, min_length=1, max_length=1000, description=(
+        "What the entry's image shows, for people who cannot see it (default: the entry's title)"))
 
     angle: str = Field(min_length=1, max_length=10_000,
                        description="The suggested text ambassadors start from (the editor's angle)")

@@ -14,6 +14,7 @@ addTexts({
     angle_networks: "For", adopt: "Make it a draft", dismiss: "Not for us", adopted: "Draft created: finish it in the studio.",
     open_draft: "Open the draft", dismissed: "Dismissed.", also_in: "Also in {count} other feeds", from_feed: "From {name}",
     need_angle: "Write an angle first.", need_network: "Choose at least one network.", never: "never",
+    image_alt: "What the image shows (for people who cannot see it)",
     invalid_url: "Enter the full address of the feed, starting with https://", invalid_name: "Give the feed a name." },
   fr: { watch_title: "Veille", queue_title: "À trier", queue_help: "Les nouveaux articles des flux suivis, les plus récents d'abord, chaque sujet une seule fois.",
     sources_title: "Flux suivis", source_url: "Adresse du flux (RSS ou Atom)", source_name: "Nom", source_language: "Langue",
@@ -25,7 +26,8 @@ addTexts({
     angle: "Votre angle (le texte dont partent les ambassadeurs)", angle_networks: "Pour", adopt: "En faire un brouillon", dismiss: "Pas pour nous",
     adopted: "Brouillon créé : terminez-le dans le studio.", open_draft: "Ouvrir le brouillon", dismissed: "Écarté.",
     also_in: "Aussi dans {count} autres flux", from_feed: "Source : {name}", need_angle: "Écrivez d'abord un angle.",
-    need_network: "Choisissez au moins un réseau.", never: "jamais", invalid_url: "Saisissez l'adresse complète du flux, commençant par https://",
+    need_network: "Choisissez au moins un réseau.", never: "jamais",
+    image_alt: "Ce que montre l'image (pour qui ne peut pas la voir)", invalid_url: "Saisissez l'adresse complète du flux, commençant par https://",
     invalid_name: "Donnez un nom au flux." },
   de: { watch_title: "Branchenbeobachtung", queue_title: "Zu sichten", sources_title: "Beobachtete Feeds", source_add: "Feed beobachten",
     adopt: "Als Entwurf übernehmen", dismiss: "Nicht für uns", health_ok: "In Ordnung", health_failing: "Fehlerhaft", health_parked: "Geparkt",
@@ -101,12 +103,14 @@ function suggestionCard(s) {
   const boxes = NETWORKS.map(n => el("label", { class: "inline" },
     el("input", { type: "checkbox", value: n, checked: n === "linkedin" }), t(`network_${n}`)));
   const angle = el("textarea", { id, maxlength: "10000" });
+  const alt = s.image_url ? el("input", { type: "text", id: `alt-${s.id}`, maxlength: "1000", value: s.title }) : null;
   async function adopt() {
     const networks = boxes.map(b => b.querySelector("input")).filter(i => i.checked).map(i => i.value);
     if (!angle.value.trim()) { angle.setAttribute("aria-invalid", "true"); say(status, t("need_angle"), false); angle.focus(); return; }
     if (!networks.length) { say(status, t("need_network"), false); return; }
     try {
-      const draft = await api("content", `/v1/watch/suggestions/${s.id}/adopt`, { method: "POST", body: { angle: angle.value, networks } });
+      const body = { angle: angle.value, networks, ...(alt && alt.value.trim() ? { image_alt: alt.value } : {}) };
+      const draft = await api("content", `/v1/watch/suggestions/${s.id}/adopt`, { method: "POST", body });
       card.replaceChildren(el("h3", { text: s.title }), el("p", { class: "status ok", text: t("adopted") }),
         el("a", { class: "button", href: `/studio#${draft.id}`, text: t("open_draft") }));
     } catch (error) { say(status, error.message, false); }
@@ -121,6 +125,7 @@ function suggestionCard(s) {
     el("p", { class: "muted", text: [source ? t("from_feed", { name: source.name }) : "", s.published_at ? when(s.published_at) : "",
       s.also_from.length ? t("also_in", { count: s.also_from.length }) : ""].filter(Boolean).join(" · ") }),
     s.summary ? el("p", { text: s.summary }) : null,
+    alt ? el("label", { for: alt.id, text: t("image_alt") }) : null, alt,
     el("label", { for: id, text: t("angle") }), angle,
     el("fieldset", {}, el("legend", { text: t("angle_networks") }), boxes),
     el("button", { type: "button", text: t("adopt"), onclick: adopt }),
