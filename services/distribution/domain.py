@@ -434,11 +434,15 @@ def parse_attr_path(text: str) -> AttrPath:
     return AttrPath(attribute, sub or None, schema)
 
 
+MAX_FILTER_NESTING = 32  # parentheses, not(...) and [...] inside one another: each level recurses
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = _tokens(text)
         self.at = 0
+        self.depth = 0
 
     def peek(self) -> str | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -464,25 +468,28 @@ class _Parser:
             node = And(node, self.term())
         return node
 
+    def nested(self, closing: str) -> Filter:
+        self.depth += 1
+        if self.depth > MAX_FILTER_NESTING:
+            raise InvalidFilter(f"filter nested deeper than {MAX_FILTER_NESTING} levels")
+        node = self.filter()
+        self.take(closing)
+        self.depth -= 1
+        return node
+
     def term(self) -> Filter:
         token = self.take()
         if token == "(":
-            node = self.filter()
-            self.take(")")
-            return node
+            return self.nested(")")
         if token.lower() == "not":
             self.take("(")
-            node = self.filter()
-            self.take(")")
-            return Not(node)
+            return Not(self.nested(")"))
         if token in ("(", ")", "[", "]") or token.startswith('"'):
             raise InvalidFilter(f"expected an attribute, got {token!r} in {self.text!r}")
         path = parse_attr_path(token)
         if self.peek() == "[":
             self.take()
-            inner = self.filter()
-            self.take("]")
-            return ValuePath(path, inner)
+            return ValuePath(path, self.nested("]"))
         op = self.take().lower()
         if op == "pr":
             return Present(path)

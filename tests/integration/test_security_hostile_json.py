@@ -164,3 +164,21 @@ def test_an_intranet_version_in_epoch_milliseconds_is_kept(urls: dict[str, str])
         body = json.dumps({**submitted("PR-9", version), "source_system": "pr-tool"}).encode()
         answer = httpx.post(url, content=body, headers=signed(secret["secret"], body))
         assert answer.status_code == status, answer.text
+
+
+def test_scim_filters_nested_or_chained_to_the_length_limit_are_answered(
+        urls: dict[str, str], scim_user: tuple[dict, str]) -> None:
+    auth, user_id = scim_user
+    users = f"{urls['distribution']}/scim/v2/Users"
+    for nested in ("(" * 1990 + "userName pr" + ")" * 1990, "not (" * 640 + "userName pr" + ")" * 640,
+                   "emails[" * 450 + "value pr" + "]" * 450):  # each under the 4000 characters of a filter
+        answer = httpx.get(users, params={"filter": nested}, headers=auth)
+        assert answer.status_code == 400 and answer.json()["scimType"] == "invalidFilter", answer.text[:300]
+        assert "nested deeper" in answer.json()["detail"]
+    for chained in ("id pr and " * 399 + "id pr", "id pr or " * 443 + "id pr"):
+        answer = httpx.get(users, params={"filter": chained}, headers=auth)
+        assert answer.status_code == 200 and answer.json()["totalResults"] >= 1, answer.text[:300]
+    patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "add", "path": "emails[" * 500 + 'type eq "work"' + "]" * 500 + ".value", "value": "a@example.com"}]}
+    answer = httpx.patch(f"{users}/{user_id}", json=patch, headers=auth)
+    assert answer.status_code == 400 and answer.json()["scimType"] == "invalidPath", answer.text[:300]
