@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
+from datetime import datetime
 
-from services.content import handlers
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
+
+from services.content import handlers, images
 from services.content.charter import Charter
 from services.content.models import (
     ApproveRequest,
@@ -21,6 +23,7 @@ from services.content.models import (
     ContentEdit,
     ContentList,
     Decline,
+    ImageUpload,
     Localisation,
     Offer,
     OfferList,
@@ -30,6 +33,7 @@ from services.content.models import (
     ScheduleRequest,
     Source,
     SourceSettings,
+    UploadedImage,
     WebhookSecret,
 )
 from shared.auth import Principal, require
@@ -64,10 +68,53 @@ async def create(draft: ContentDraft, principal: Editor, request: Request) -> di
     return await handlers.create_content(_pool(request), principal, draft)
 
 
-@router.get("/v1/contents", response_model=ContentList, summary="List contents (newest first)")
+@router.get("/v1/contents", response_model=ContentList, summary="List contents (newest first)",
+            responses={422: {"description": "due_from without due_to (or the reverse), or an empty window"}})
 async def list_contents(principal: Staff, request: Request, state: Annotated[str | None, Query(max_length=50)] = None,
-                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
-    return {"items": await handlers.list_contents(_pool(request), principal, state, limit)}
+                        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                        due_from: Annotated[datetime | None, Query(description="With due_to: only items whose "
+                                            "publication, embargo or expiry falls in [due_from, due_to)")] = None,
+                        due_to: Annotated[datetime | None, Query()] = None) -> dict:
+    due = _window(due_from, due_to)
+    return {"items": await handlers.list_contents(_pool(request), principal, state, limit, due)}
+
+
+def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime] | None:
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        raise HTTPException(422, "give both due_from and due_to")
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(422, "due_from and due_to carry a time zone offset (RFC 3339)")
+    if end <= start:
+        raise HTTPException(422, "due_to must be after due_from")
+    return start, end
+
+
+# --- images --------------------------------------------------------------------------------------
+
+@router.post("/v1/images", response_model=UploadedImage, status_code=201, tags=["images"],
+             summary="Upload an image for a content (PNG, JPEG, GIF or WebP; size bounded)",
+             responses={422: {"description": "Not base64, too large, or not an accepted image type"}})
+async def upload_image(body: ImageUpload, principal: Editor, request: Request) -> dict:
+    try:
+        return await images.upload(_pool(request), principal, body.data, request.app.state.settings.image_max_bytes)
+    except images.ImageRefused as refused:
+        raise HTTPException(422, {"reason": refused.reason, "message": str(refused)}) from None
+
+
+@router.get("/v1/images/{tenant}/{image_id}", tags=["images"], response_class=Response,
+            summary="An uploaded image (public: ambassadors and networks load it)",
+            responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/gif": {}, "image/webp": {}}},
+                       404: {"description": "No such image"}})
+async def image(tenant: Annotated[str, Path(max_length=100)], image_id: UUID, request: Request) -> Response:
+    found = await images.read(_pool(request), tenant, image_id)
+    if found is None:
+        raise HTTPException(404, "no such image")
+    media_type, data = found
+    return Response(data, media_type=media_type, headers={
+        "Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox", "Content-Disposition": "inline"})
 
 
 @router.post("/v1/contents/check", response_model=CheckResult, summary="Check a draft against the brand charter")

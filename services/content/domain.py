@@ -94,3 +94,17 @@ def ingested_state(auto_approve: bool, violations: int) -> str:
     """An ingested item is a draft, or approved where the tenant trusts its source and the
     charter has nothing against it."""
     return "approved" if auto_approve and violations == 0 else "draft"
+
+
+# Image types the studio accepts, recognised by their first bytes (never by name or declared type).
+IMAGE_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"), (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF87a", 0, "image/gif"), (b"GIF89a", 0, "image/gif"), (b"WEBP", 8, "image/webp"))
+
+
+def image_type(data: bytes) -> str | None:
+    """The media type of an image from its magic bytes, or None (SVG, HTML, anything else)."""
+    for signature, offset, media_type in IMAGE_SIGNATURES:
+        if data[offset:offset + len(signature)] == signature and (offset == 0 or data[:4] == b"RIFF"):
+            return media_type
+    return None

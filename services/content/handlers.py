@@ -67,10 +67,10 @@ async def get_content(pool: asyncpg.Pool, principal: Principal, content_id: uuid
         return _with_warnings(await _load(conn, principal, content_id))
 
 
-async def list_contents(pool: asyncpg.Pool, principal: Principal, state: str | None,
-                        limit: int) -> list[dict[str, Any]]:
+async def list_contents(pool: asyncpg.Pool, principal: Principal, state: str | None, limit: int,
+                        due: tuple[datetime, datetime] | None = None) -> list[dict[str, Any]]:
     async with pool.acquire() as conn:
-        return await repository.list_contents(conn, principal.tenant, principal.subsidiary, state, limit)
+        return await repository.list_contents(conn, principal.tenant, principal.subsidiary, state, limit, due)
 
 
 async def audit_trail(pool: asyncpg.Pool, principal: Principal, content_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -32,6 +32,9 @@ class ContentSettings(ServiceSettings):
     watch_max_failures: int = Field(5, ge=1, description="Failed polls in a row before a feed is parked")
     watch_fetch_timeout_seconds: float = Field(15, gt=0, description="Longest wait for a publisher's answer")
     watch_max_feed_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Largest feed document read")
+    image_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024,
+                                 description="Largest image an editor may upload (its base64 body is let through "
+                                 "the HTTP guard on /v1/images unless http_body_limits says otherwise)")
     watch_allow_private_addresses: bool = Field(
         False, description="Let feeds live on internal addresses (loopback, RFC 1918): off, so that a feed URL "
         "cannot make the poller reach into the company network; on for intranet feeds and tests")
@@ -39,6 +42,9 @@ class ContentSettings(ServiceSettings):
 
 def create_app(settings: ContentSettings | None = None) -> FastAPI:
     settings = settings or ContentSettings()
+    upload_limit = settings.image_max_bytes * 4 // 3 + 4096  # base64 and the JSON around it
+    settings = settings.model_copy(update={"http_body_limits": {"/v1/images": upload_limit,
+                                                                **settings.http_body_limits}})
     service = Service(
         "content", settings, migrations=Path(__file__).parent / "migrations",
         produces={topics.CONTENT_LIFECYCLE: ContentPublished},

@@ -32,6 +32,8 @@ class ContentFields(BaseModel):
     body: str = Field("", max_length=100_000)
     url: HttpUrl = Field(description="Canonical URL of what is shared")
     image_url: HttpUrl | None = None
+    image_alt: str | None = Field(None, max_length=1000, description="What the image shows, for screen readers "
+                                  "(required with an image in the studio's drafts)")
     language: LanguageTag
     tags: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=50)
     campaign: str | None = Field(None, max_length=200)
@@ -56,8 +58,16 @@ class ContentFields(BaseModel):
         return self
 
 
+def _alt_with_image(image_url: HttpUrl | None, image_alt: str | None) -> None:
+    if image_url is not None and not (image_alt or "").strip():
+        raise ValueError("image_alt: describe the image for people who cannot see it")
+
+
 class ContentDraft(ContentFields):
-    pass
+    @model_validator(mode="after")
+    def _image_described(self) -> ContentDraft:
+        _alt_with_image(self.image_url, self.image_alt)
+        return self
 
 
 class ContentEdit(BaseModel):
@@ -70,6 +80,7 @@ class ContentEdit(BaseModel):
     body: str | None = Field(None, max_length=100_000)
     url: HttpUrl | None = None
     image_url: HttpUrl | None = None
+    image_alt: str | None = Field(None, max_length=1000)
     language: LanguageTag | None = None
     tags: list[Annotated[str, Field(max_length=100)]] | None = Field(None, max_length=50)
     campaign: str | None = Field(None, max_length=200)
@@ -82,6 +93,11 @@ class ContentEdit(BaseModel):
     @classmethod
     def _variants(cls, texts: list[ShareText] | None) -> list[ShareText] | None:
         return None if texts is None else _distinct_variants(texts)
+
+    @model_validator(mode="after")
+    def _image_described(self) -> ContentEdit:
+        _alt_with_image(self.image_url, self.image_alt)
+        return self
 
 
 class Content(ContentFields):
@@ -224,3 +240,16 @@ class Offer(BaseModel):
 
 class OfferList(BaseModel):
     offers: list[Offer]
+
+
+class ImageUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: str = Field(min_length=8, max_length=70 * 1024 * 1024, description="The image file, base64; PNG, JPEG, GIF or WebP, recognised by its "
+                                                "first bytes (its name and declared type are not trusted)")
+
+
+class UploadedImage(BaseModel):
+    image_id: UUID
+    media_type: str
+    size: int = Field(description="Bytes")
+    path: str = Field(description="Where the content service serves it (no token needed: the id is unguessable)")

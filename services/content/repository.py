@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-COLUMNS = """id, title, summary, body, url, image_url, language, tags, campaign, owner_subsidiary, audience,
+COLUMNS = """id, title, summary, body, url, image_url, image_alt, language, tags, campaign, owner_subsidiary, audience,
              share_texts, state, revision, created_by, created_at, updated_at, authors, approved_by,
              publish_at, expire_at, embargo_until, published_at, retired_at, charter_override_reason,
              group_content_id, source_system, external_id, external_version, tenant, credit"""
 JSON_COLUMNS = ("audience", "share_texts")
 # The columns an edit, an ingestion or a transition may set (never tenant, id or provenance keys).
 WRITABLE = frozenset({
-    "title", "summary", "body", "url", "image_url", "language", "tags", "campaign", "audience", "share_texts",
+    "title", "summary", "body", "url", "image_url", "image_alt", "language", "tags", "campaign", "audience",
+    "share_texts",
     "publish_at", "expire_at", "embargo_until", "state", "revision", "authors", "approved_by", "published_at",
     "retired_at", "charter_override_reason", "external_version",
 })
@@ -46,9 +48,9 @@ async def insert(conn: asyncpg.Connection, tenant: str, content_id: UUID, fields
     record = await conn.fetchrow(
         f"""INSERT INTO contents (tenant, id, title, summary, body, url, image_url, language, tags, campaign,
                 owner_subsidiary, audience, share_texts, publish_at, expire_at, created_by, authors,
-                source_system, external_id, external_version, embargo_until, group_content_id, credit)
+                source_system, external_id, external_version, embargo_until, group_content_id, credit, image_alt)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, ARRAY[$16],
-                    $17, $18, $19, $20, $21, $22)
+                    $17, $18, $19, $20, $21, $22, $23)
             ON CONFLICT (tenant, source_system, external_id) WHERE external_id IS NOT NULL DO NOTHING
             RETURNING {COLUMNS}""",
         tenant, content_id, fields["title"], fields.get("summary", ""), fields.get("body", ""),
@@ -56,7 +58,7 @@ async def insert(conn: asyncpg.Connection, tenant: str, content_id: UUID, fields
         fields.get("tags", []), fields.get("campaign"), fields.get("owner_subsidiary"),
         json.dumps(fields.get("audience", {})), json.dumps(fields.get("share_texts", [])),
         fields.get("publish_at"), fields.get("expire_at"), actor, source_system, external_id, external_version,
-        embargo_until, group_content_id, fields.get("credit"))
+        embargo_until, group_content_id, fields.get("credit"), fields.get("image_alt"))
     if record is None:
         return None
     await record_transition(conn, tenant, content_id, 1, "create", None, "draft", actor, None)
@@ -70,12 +72,16 @@ async def get(conn: asyncpg.Connection, tenant: str, content_id: UUID, *, for_up
 
 
 async def list_contents(conn: asyncpg.Connection, tenant: str, subsidiary: str | None, state: str | None,
-                        limit: int) -> list[dict[str, Any]]:
-    """Newest first; ``subsidiary`` confines to one subsidiary's items (None: every item)."""
+                        limit: int, due: tuple[datetime, datetime] | None = None) -> list[dict[str, Any]]:
+    """Newest first; ``subsidiary`` confines to one subsidiary's items (None: every item); ``due``
+    to the items whose publication, embargo or expiry falls within [start, end)."""
+    start, end = due or (None, None)
     rows = await conn.fetch(
         f"""SELECT {COLUMNS} FROM contents
             WHERE tenant = $1 AND ($2::text IS NULL OR owner_subsidiary = $2) AND ($3::text IS NULL OR state = $3)
-            ORDER BY created_at DESC LIMIT $4""", tenant, subsidiary, state, limit)
+              AND ($5::timestamptz IS NULL OR (publish_at >= $5 AND publish_at < $6)
+                   OR (embargo_until >= $5 AND embargo_until < $6) OR (expire_at >= $5 AND expire_at < $6))
+            ORDER BY created_at DESC LIMIT $4""", tenant, subsidiary, state, limit, start, end)
     return [_row(r) for r in rows]  # type: ignore[misc]
 
 
@@ -220,3 +226,17 @@ async def decide_offer(conn: asyncpg.Connection, tenant: str, group_content_id: 
             WHERE tenant = $1 AND group_content_id = $2 AND subsidiary = $3 RETURNING {OFFER_COLUMNS}""",
         tenant, group_content_id, subsidiary, status, local_content_id, actor, reason)
     return dict(record)
+
+
+# --- the studio's images -------------------------------------------------------------------------
+
+async def insert_image(conn: asyncpg.Connection, tenant: str, image_id: UUID, media_type: str, data: bytes,
+                       actor: str) -> None:
+    await conn.execute(
+        "INSERT INTO images (tenant, image_id, media_type, data, created_by) VALUES ($1, $2, $3, $4, $5)",
+        tenant, image_id, media_type, data, actor)
+
+
+async def image(conn: asyncpg.Connection, tenant: str, image_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT media_type, data FROM images WHERE tenant = $1 AND image_id = $2",
+                               tenant, image_id)
