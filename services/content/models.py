@@ -236,6 +236,19 @@ class Offer(BaseModel):
     decided_by: str | None = None
     decided_at: datetime | None = None
     reason: str | None = None
+    group_item: OfferedItem | None = None
+
+
+class OfferedItem(BaseModel):
+    """What the group's item says, for the subsidiary deciding (it cannot read the group's item itself)."""
+    title: str
+    summary: str = ""
+    url: str
+    language: str
+    image_url: str | None = None
+    image_alt: str | None = None
+    share_texts: list[ShareText] = Field(default_factory=list)
+    state: str
 
 
 class OfferList(BaseModel):

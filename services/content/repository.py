@@ -202,12 +202,18 @@ async def insert_offers(conn: asyncpg.Connection, tenant: str, group_content_id:
 
 async def offers(conn: asyncpg.Connection, tenant: str, subsidiary: str | None,
                  group_content_id: UUID | None = None) -> list[dict[str, Any]]:
+    """The offers (a subsidiary's own, or all), each with what the group item says: a subsidiary's
+    staff read the group's item through its offer only."""
     rows = await conn.fetch(
-        f"""SELECT {OFFER_COLUMNS} FROM cascade_offers
-            WHERE tenant = $1 AND ($2::text IS NULL OR subsidiary = $2)
-              AND ($3::uuid IS NULL OR group_content_id = $3)
-            ORDER BY offered_at DESC, subsidiary""", tenant, subsidiary, group_content_id)
-    return [dict(r) for r in rows]
+        f"""SELECT {", ".join(f"o.{c.strip()}" for c in OFFER_COLUMNS.split(","))},
+                   json_build_object('title', c.title, 'summary', c.summary, 'url', c.url, 'language', c.language,
+                                     'image_url', c.image_url, 'image_alt', c.image_alt,
+                                     'share_texts', c.share_texts::json, 'state', c.state) AS group_item
+            FROM cascade_offers o JOIN contents c ON c.tenant = o.tenant AND c.id = o.group_content_id
+            WHERE o.tenant = $1 AND ($2::text IS NULL OR o.subsidiary = $2)
+              AND ($3::uuid IS NULL OR o.group_content_id = $3)
+            ORDER BY o.offered_at DESC, o.subsidiary""", tenant, subsidiary, group_content_id)
+    return [{**dict(r), "group_item": json.loads(r["group_item"])} for r in rows]
 
 
 async def offer_for_update(conn: asyncpg.Connection, tenant: str, group_content_id: UUID,

@@ -40,6 +40,10 @@ async def test_offer_adopt_localise_decline_and_roll_up(kafka_bootstrap, databas
 
         mine = (await client.get("/v1/offers", headers=a_editor)).json()["offers"]
         assert [(o["subsidiary"], o["group_content_id"]) for o in mine] == [("SUB-A", item["id"])]
+        # The subsidiary cannot read the group's item itself: its offer carries what it says.
+        assert (await client.get(f"/v1/contents/{item['id']}", headers=a_editor)).status_code == 404
+        assert (mine[0]["group_item"]["title"], mine[0]["group_item"]["share_texts"]) == (
+            GROUP_ITEM["title"], item["share_texts"])
 
         adopted = await client.post(f"/v1/offers/{item['id']}/adopt", headers=a_editor)
         assert adopted.status_code == 201, adopted.text
