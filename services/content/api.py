@@ -23,6 +23,7 @@ from services.content.models import (
     ContentEdit,
     ContentList,
     Decline,
+    DescribedDraft,
     ImageUpload,
     Localisation,
     Offer,
@@ -64,7 +65,7 @@ def _pool(request: Request):  # noqa: ANN202
 # --- contents ------------------------------------------------------------------------------------
 
 @router.post("/v1/contents", status_code=201, response_model=Content, summary="Create a draft", responses=REFUSALS)
-async def create(draft: ContentDraft, principal: Editor, request: Request) -> dict:
+async def create(draft: DescribedDraft, principal: Editor, request: Request) -> dict:
     return await handlers.create_content(_pool(request), principal, draft)
 
 

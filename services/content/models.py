@@ -64,8 +64,15 @@ def _alt_with_image(image_url: HttpUrl | None, image_alt: str | None) -> None:
 
 
 class ContentDraft(ContentFields):
+    pass
+
+
+class DescribedDraft(ContentDraft):
+    """A draft written by a person: an image comes with its alt text (a feed's image adopted from
+    the watch has none yet; the editor describes it when he edits the draft)."""
+
     @model_validator(mode="after")
-    def _image_described(self) -> ContentDraft:
+    def _image_described(self) -> DescribedDraft:
         _alt_with_image(self.image_url, self.image_alt)
         return self
 
