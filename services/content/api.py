@@ -4,10 +4,9 @@ transition (with the current state and the allowed ones), 422 invalid or charter
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
-
-from datetime import datetime
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 

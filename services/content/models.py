@@ -264,8 +264,9 @@ class OfferList(BaseModel):
 
 class ImageUpload(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    data: str = Field(min_length=8, max_length=70 * 1024 * 1024, description="The image file, base64; PNG, JPEG, GIF or WebP, recognised by its "
-                                                "first bytes (its name and declared type are not trusted)")
+    data: str = Field(min_length=8, max_length=70 * 1024 * 1024,
+                      description="The image file, base64; PNG, JPEG, GIF or WebP, recognised by its first bytes "
+                                  "(its name and declared type are not trusted)")
 
 
 class UploadedImage(BaseModel):

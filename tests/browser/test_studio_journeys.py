@@ -110,8 +110,8 @@ async def test_a_subsidiary_editor_writes_angles_with_an_image_and_finds_the_pos
     # An uploaded image (named .png, checked by its bytes) and, before saving, its alt text.
     await editor.set_input_files("#image-file", files=[{"name": "plant.png", "mimeType": "image/png", "buffer": PNG}])
     await expect(editor.locator("#image-status")).to_have_text("Image uploaded.", timeout=WAIT_MS)
-    await expect(editor.locator("#image-url")).to_have_value(f"{stack.web}/api/content/v1/images/{tenant}/" +
-                                                              (await editor.input_value("#image-url")).rsplit("/", 1)[1])
+    image_id = (await editor.input_value("#image-url")).rsplit("/", 1)[1]
+    await expect(editor.locator("#image-url")).to_have_value(f"{stack.web}/api/content/v1/images/{tenant}/{image_id}")
     await editor.set_input_files("#image-file", files=[{"name": "evil.png", "mimeType": "image/png",
                                                          "buffer": b"<svg onload=alert(1)></svg>"}])
     await expect(editor.locator("#image-status")).to_have_text("Only PNG, JPEG, GIF and WebP images are accepted.",
