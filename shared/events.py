@@ -118,6 +118,8 @@ class ContentPublished(Contract):
     summary: str = ""
     url: HttpUrl
     image_url: HttpUrl | None = None
+    image_alt: Annotated[str, Field(max_length=1000)] | None = Field(
+        None, description="What the image shows, for screen readers (the studio requires it with an image)")
     language: LanguageTag
     tags: list[str] = Field(default_factory=list)
     campaign: str | None = None

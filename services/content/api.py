@@ -4,10 +4,9 @@ transition (with the current state and the allowed ones), 422 invalid or charter
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
-
-from datetime import datetime
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 
@@ -23,6 +22,7 @@ from services.content.models import (
     ContentEdit,
     ContentList,
     Decline,
+    DescribedDraft,
     ImageUpload,
     Localisation,
     Offer,
@@ -64,7 +64,7 @@ def _pool(request: Request):  # noqa: ANN202
 # --- contents ------------------------------------------------------------------------------------
 
 @router.post("/v1/contents", status_code=201, response_model=Content, summary="Create a draft", responses=REFUSALS)
-async def create(draft: ContentDraft, principal: Editor, request: Request) -> dict:
+async def create(draft: DescribedDraft, principal: Editor, request: Request) -> dict:
     return await handlers.create_content(_pool(request), principal, draft)
 
 

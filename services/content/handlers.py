@@ -213,7 +213,8 @@ async def _emit_publication(conn: asyncpg.Connection, item: dict[str, Any], *, p
     model = ContentUpdated if kind == "content.updated" else ContentPublished
     await _emit(conn, item, kind, model(
         content_id=str(item["id"]), revision=item["revision"], title=item["title"], summary=item["summary"],
-        url=item["url"], image_url=item["image_url"], language=item["language"], tags=item["tags"],
+        url=item["url"], image_url=item["image_url"], image_alt=item["image_alt"], language=item["language"],
+        tags=item["tags"],
         campaign=item["campaign"], owner_subsidiary=item["owner_subsidiary"], audience=item["audience"],
         share_texts=item["share_texts"], published_at=item["published_at"], expire_at=item["expire_at"],
         group_content_id=str(item["group_content_id"]) if item["group_content_id"] else None,

@@ -64,8 +64,15 @@ def _alt_with_image(image_url: HttpUrl | None, image_alt: str | None) -> None:
 
 
 class ContentDraft(ContentFields):
+    pass
+
+
+class DescribedDraft(ContentDraft):
+    """A draft written by a person: an image comes with its alt text (a feed's image adopted from
+    the watch has none yet; the editor describes it when he edits the draft)."""
+
     @model_validator(mode="after")
-    def _image_described(self) -> ContentDraft:
+    def _image_described(self) -> DescribedDraft:
         _alt_with_image(self.image_url, self.image_alt)
         return self
 
@@ -257,8 +264,9 @@ class OfferList(BaseModel):
 
 class ImageUpload(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    data: str = Field(min_length=8, max_length=70 * 1024 * 1024, description="The image file, base64; PNG, JPEG, GIF or WebP, recognised by its "
-                                                "first bytes (its name and declared type are not trusted)")
+    data: str = Field(min_length=8, max_length=70 * 1024 * 1024,
+                      description="The image file, base64; PNG, JPEG, GIF or WebP, recognised by its first bytes "
+                                  "(its name and declared type are not trusted)")
 
 
 class UploadedImage(BaseModel):

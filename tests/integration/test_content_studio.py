@@ -6,13 +6,15 @@ inside his subsidiary."""
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from services.content.main import ContentSettings, create_app
-from tests.support import new_tenant, running, settings_for, token
+from shared import topics
+from tests.support import header, new_tenant, read_topic, running, settings_for, token
 
 pytestmark = pytest.mark.integration
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
@@ -33,7 +35,7 @@ def reason(response: httpx.Response) -> str:
     return response.json()["detail"][0]["ctx"]["reason"]
 
 
-async def test_an_uploaded_image_is_checked_kept_served_and_needs_an_alt_text(content_app):
+async def test_an_uploaded_image_is_checked_kept_served_and_needs_an_alt_text(content_app, kafka_bootstrap):
     tenant = new_tenant()
     editor = token(tenant, "editor", subject="ed-1")
     async with running(content_app) as client:
@@ -74,6 +76,12 @@ async def test_an_uploaded_image_is_checked_kept_served_and_needs_an_alt_text(co
         assert swapped.status_code == 422  # a new image, a new description
         described = await client.patch(item, headers=editor, json={"image_alt": "The solar roof at dawn"})
         assert described.status_code == 200 and described.json()["image_alt"] == "The solar roof at dawn"
+        published = await client.post(f"{item}/publish", headers=token(tenant, "approver", subject="ap-1"))
+        assert published.status_code == 200, published.text
+        # The alt text travels with the image to distribution and the hub.
+        [event] = await read_topic(kafka_bootstrap, topics.CONTENT_LIFECYCLE.name,
+                                   lambda r: header(r, "ce_tenantid") == tenant)
+        assert json.loads(event.value)["image_alt"] == "The solar roof at dawn"
 
 
 async def test_the_calendar_window_lists_what_is_due_and_a_subsidiary_editor_stays_inside(content_app):

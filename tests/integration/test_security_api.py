@@ -35,7 +35,9 @@ ALL_ROLES = ["admin", "editor", "approver", "analyst", "employee", "privacy"]
 PUBLIC = {"/healthz", "/readyz", "/r/{code}",  # no token by design
           # SCIM discovery, unauthenticated as RFC 7644 §4 allows: static descriptions, no tenant data.
           "/scim/v2/ServiceProviderConfig", "/scim/v2/ResourceTypes", "/scim/v2/ResourceTypes/{name}",
-          "/scim/v2/Schemas", "/scim/v2/Schemas/{urn}"}
+          "/scim/v2/Schemas", "/scim/v2/Schemas/{urn}",
+          # An uploaded image, loaded by ambassadors' and networks' browsers: read-only, at a random id.
+          "/v1/images/{tenant}/{image_id}"}
 OWN_CREDENTIALS = ("/scim/", "/v1/webhooks/")  # SCIM tokens, webhook signatures: refused without them
 # What a database error shown to the caller looks like (the probe itself may be echoed in a 422).
 LEAK_MARKERS = ("syntax error", "asyncpg", "Traceback", "PostgresError", "psycopg", "relation \"", "UndefinedTable")

@@ -1,12 +1,19 @@
-// The comms studio: write per-network texts with a live charter check, the four-eyes review,
-// schedule and expiry, the audience over the org tree and groups, and the training kit.
+// The comms studio: angles per network and language with counters and previews, an image with
+// its alt text, the live charter check named humanly next to each field, the four-eyes review,
+// schedule and expiry, the audience picker over the org tree, the calendar, the group's offers,
+// and the training kit.
 import { api, claims, el, hasRole, say, startPage } from "./app.js";
 import { t, currentLanguage, applyI18n } from "./i18n.js";
+import "./studio_texts.js";
+import { loadAudience, audienceValue, setAudience } from "./studio_audience.js";
+import { LIMITS, angleById, refreshPreviews, renderAngles, renderPreview, setAngles, shareTexts, startAngles } from "./studio_angles.js";
+import { refreshCalendar, startCalendar } from "./studio_calendar.js";
+import { startOffers } from "./studio_offers.js";
 
-const NETWORKS = ["linkedin", "x", "facebook", "xing"];
 const CHECK_DELAY_MS = 400;
+const FIELDS = ["title", "summary", "url", "image_url"];
 const $ = (id) => document.getElementById(id);
-const state = { item: null, shareOrder: [], timer: null, checkSeq: 0 };
+const state = { item: null, shareIds: [], timer: null, checkSeq: 0, charter: null };
 const list = (id) => $(id).value.split(",").map(s => s.trim()).filter(Boolean);
 
 function toLocalInput(iso) {
@@ -16,38 +23,75 @@ function toLocalInput(iso) {
 }
 const fromLocalInput = (value) => value ? new Date(value).toISOString() : null;
 
-function renderShareTexts() {
-  $("share-texts").replaceChildren(...NETWORKS.map(n => el("div", {},
-    el("label", { for: `share-${n}`, text: t("text_for", { network: t(`network_${n}`) }) }),
-    el("textarea", { id: `share-${n}`, "data-network": n, "aria-describedby": `preview-share-${n}` }),
-    el("div", { class: "preview", id: `preview-share-${n}`, hidden: true }))));
-}
-
-// The draft as the content API takes it; share texts in NETWORKS order, empty ones left out.
+// The draft as the content API takes it.
 function draft() {
-  const language = $("language").value;
-  const share_texts = [];
-  state.shareOrder = [];
-  for (const n of NETWORKS) {
-    const text = $(`share-${n}`).value;
-    if (text.trim()) { share_texts.push({ network: n, language, text }); state.shareOrder.push(n); }
-  }
-  const subsidiaries = [...document.querySelectorAll("#org-tree input:checked")].map(i => i.value);
-  const typed = $("audience-subsidiaries") ? list("audience-subsidiaries") : [];
+  const { texts, ids } = shareTexts();
+  state.shareIds = ids;
   return {
-    title: $("title").value, summary: $("summary").value, url: $("url").value, language,
-    tags: list("tags"), campaign: $("campaign").value || null,
-    audience: { subsidiaries: [...subsidiaries, ...typed], groups: list("audience-groups"),
-                countries: list("audience-countries").map(c => c.toUpperCase()), languages: list("audience-languages") },
-    share_texts, publish_at: fromLocalInput($("publish-at").value), expire_at: fromLocalInput($("expire-at").value),
+    title: $("title").value, summary: $("summary").value, url: $("url").value, language: $("language").value,
+    image_url: $("image-url").value.trim() || null, image_alt: $("image-alt").value.trim() || null,
+    tags: list("tags"), campaign: $("campaign").value || null, audience: audienceValue(),
+    share_texts: texts, publish_at: fromLocalInput($("publish-at").value), expire_at: fromLocalInput($("expire-at").value),
   };
 }
 
-// Field of a violation ("title", "share_texts[1].text") → the element showing it.
+// Field of a violation ("title", "share_texts[1].text", "image_url") → the id of the element showing it.
 function fieldId(field) {
   const share = /^share_texts\[(\d+)\]/.exec(field);
-  if (share) return `share-${state.shareOrder[Number(share[1])]}`;
-  return field;
+  if (share) return state.shareIds[Number(share[1])];
+  return field === "image_url" ? "image-url" : field;
+}
+
+// A violation in words: the rule's name and what is wrong, in the person's language.
+function human(v, text) {
+  const found = text.slice(v.position, v.position + Math.max(v.length, 1)) || text;
+  const charter = state.charter || {};
+  const network = (/^share-(\w+)/.exec(fieldId(v.field)) || [])[1];
+  const why = {
+    forbidden_terms: () => t("why_forbidden_terms", { found }),
+    required_spellings: () => t("why_required_spellings", { found }),
+    allowed_link_domains: () => t("why_allowed_link_domains", { found }),
+    max_length: () => t("why_max_length", { n: [...text].length, limit: (charter.max_length || {})[network] ?? LIMITS[network] ?? "" }),
+    mandatory_disclosure: () => charter.mandatory_disclosure ? t("why_mandatory_disclosure", { text: charter.mandatory_disclosure })
+      : t("why_mandatory_disclosure_plain"),
+  }[v.rule];
+  return { name: t(`rule_${v.rule}`), why: why ? why() : "" };
+}
+
+function fieldLabel(id) {
+  const network = (/^share-(\w+)/.exec(id) || [])[1];
+  if (network) return `${t("field_share")} (${t(`network_${network}`)})`;
+  return t(`field_${id === "image-url" ? "image_url" : id}`);
+}
+
+function showViolations(violations) {
+  const byField = new Map();
+  for (const v of violations) {
+    const id = fieldId(v.field);
+    const text = id && $(id) ? $(id).value : "";
+    const words = human(v, text);
+    const finding = { ...v, id, human: `${words.name}: ${words.why}`, words };
+    if (!byField.has(id)) byField.set(id, []);
+    byField.get(id).push(finding);
+  }
+  const fieldIds = [...FIELDS.map(f => f === "image_url" ? "image-url" : f), ...state.shareIds,
+                    ...[...document.querySelectorAll("#share-texts textarea")].map(a => a.id)];
+  for (const id of new Set(fieldIds)) {
+    const found = byField.get(id) || [];
+    const angle = angleById(id);
+    if (angle) renderPreview(angle, found);
+    else if ($(id)) $(id).setAttribute("aria-invalid", found.length ? "true" : "false");
+    const preview = $(`preview-${id}`);
+    if (preview && !angle) {
+      preview.hidden = !found.length;
+      preview.replaceChildren(...(found.length ? highlight($(id).value, found) : []));
+    }
+    const box = $(`findings-${id}`);
+    if (box) box.replaceChildren(...found.map(f => el("li", { "data-rule": f.rule },
+      el("strong", { text: `${f.words.name}: ` }), f.words.why)));
+  }
+  $("violations").replaceChildren(...[...byField.values()].flat().map(f => el("li", { "data-rule": f.rule },
+    el("strong", { text: `${fieldLabel(f.id)} · ${f.words.name}: ` }), f.words.why)));
 }
 
 function highlight(text, ranges) {
@@ -56,32 +100,11 @@ function highlight(text, ranges) {
   for (const r of [...ranges].sort((a, b) => a.position - b.position)) {
     if (r.position < at) continue;
     parts.push(text.slice(at, r.position));
-    parts.push(el("mark", { class: "violation", title: r.message, text: text.slice(r.position, r.position + Math.max(r.length, 1)) }));
+    parts.push(el("mark", { class: "violation", title: r.human, text: text.slice(r.position, r.position + Math.max(r.length, 1)) }));
     at = r.position + Math.max(r.length, 1);
   }
   parts.push(text.slice(at));
   return parts;
-}
-
-function showViolations(violations) {
-  const byField = new Map();
-  for (const v of violations) {
-    const id = fieldId(v.field);
-    if (!byField.has(id)) byField.set(id, []);
-    byField.get(id).push(v);
-  }
-  for (const id of ["title", "summary", "url", ...NETWORKS.map(n => `share-${n}`)]) {
-    const input = $(id);
-    const preview = $(`preview-${id}`);
-    const found = byField.get(id) || [];
-    input.setAttribute("aria-invalid", found.length ? "true" : "false");
-    if (!preview) continue;
-    preview.hidden = !found.length;
-    preview.replaceChildren(...(found.length ? highlight(input.value, found) : []));
-  }
-  $("violations").replaceChildren(...violations.map(v => el("li", { "data-rule": v.rule },
-    el("strong", { text: `${t(`field_${fieldId(v.field).split("-")[0]}`) || v.field}${fieldId(v.field).startsWith("share-") ? ` (${t(`network_${fieldId(v.field).slice(6)}`)})` : ""}: ` }),
-    `${v.message} [${v.rule}]`)));
 }
 
 async function check() {
@@ -112,18 +135,13 @@ function fill(item) {
   $("language").value = item ? item.language : currentLanguage();
   $("campaign").value = item ? item.campaign || "" : "";
   $("tags").value = item ? item.tags.join(", ") : "";
-  for (const n of NETWORKS) {
-    const text = item && item.share_texts.find(s => s.network === n);
-    $(`share-${n}`).value = text ? text.text : "";
-  }
+  setAngles(item ? item.share_texts : [], $("language").value);
+  $("image-url").value = item ? item.image_url || "" : "";
+  $("image-alt").value = item ? item.image_alt || "" : "";
+  showImage();
   $("publish-at").value = toLocalInput(item && item.publish_at);
   $("expire-at").value = toLocalInput(item && item.expire_at);
-  const audience = item ? item.audience : {};
-  for (const box of document.querySelectorAll("#org-tree input")) box.checked = (audience.subsidiaries || []).includes(box.value);
-  if ($("audience-subsidiaries")) $("audience-subsidiaries").value = (audience.subsidiaries || []).join(", ");
-  $("audience-groups").value = (audience.groups || []).join(", ");
-  $("audience-countries").value = (audience.countries || []).join(", ");
-  $("audience-languages").value = (audience.languages || []).join(", ");
+  setAudience(item ? item.audience : {});
   renderWorkflow();
   showViolations([]);
   say($("check-status"), "");
@@ -166,6 +184,7 @@ async function loadAudit() {
 
 async function save(event) {
   event.preventDefault();
+  if (altMissing()) { $("image-alt").focus(); return; }
   const body = draft();
   try {
     const item = state.item
@@ -173,7 +192,7 @@ async function save(event) {
       : await api("content", "/v1/contents", { method: "POST", body });
     fill(item);
     say($("editor-status"), t("saved"));
-    await loadContents();
+    await Promise.all([loadContents(), refreshCalendar()]);
   } catch (error) { say($("editor-status"), error.message, false); }
 }
 
@@ -183,7 +202,7 @@ async function transition(action, body) {
     const item = await api("content", `/v1/contents/${state.item.id}/${action}`, { method: "POST", body });
     fill(item);
     say($("workflow-status"), t(`done_${action}`));
-    await loadContents();
+    await Promise.all([loadContents(), refreshCalendar()]);
   } catch (error) {
     const violations = error.detail && error.detail.violations;
     if (violations) showViolations(violations);
@@ -195,30 +214,57 @@ async function loadContents() {
   const { items } = await api("content", "/v1/contents", { query: { limit: 100 } });
   $("content-rows").replaceChildren(...items.map(item => el("tr", {},
     el("td", {}, el("button", { type: "button", class: "secondary open", "data-id": item.id, text: item.title,
-      onclick: async () => { fill(await api("content", `/v1/contents/${item.id}`)); $("title").focus(); } })),
+      onclick: () => open(item.id) })),
     el("td", {}, el("span", { class: `badge ${item.state}`, text: t(`state_${item.state}`) })),
     el("td", { text: item.authors.join(", ") }),
     el("td", { text: new Date(item.updated_at).toLocaleString(currentLanguage()) }))));
 }
 
-// The org tree from distribution (admins); others type subsidiary codes.
-async function loadOrgTree() {
+// The image: an address, or an uploaded file (sent as base64; the content service checks what it is).
+function showImage() {
+  const url = $("image-url").value.trim();
+  $("image-preview").replaceChildren(...(url ? [el("img", { src: url, alt: $("image-alt").value })] : []));
+  $("image-alt").required = !!url;
+  refreshPreviews();
+}
+
+async function uploadImage() {
+  const file = $("image-file").files[0];
+  if (!file) return;
+  const data = await new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1] || "");
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
   try {
-    const units = await api("distribution", "/v1/admin/subsidiaries");
-    const children = (parent) => units.filter(u => (u.parent || null) === parent);
-    const branch = (parent) => {
-      const kids = children(parent);
-      return kids.length ? el("ul", {}, kids.map(u => el("li", {},
-        el("label", { class: "inline", for: `unit-${u.code}` },
-          el("input", { type: "checkbox", id: `unit-${u.code}`, value: u.code, onchange: scheduleCheck }), `${u.name} (${u.code})`),
-        branch(u.code)))) : null;
-    };
-    $("org-tree").replaceChildren(el("p", { class: "muted", text: t("org_tree") }), branch(null) || el("p", { text: "–" }));
-  } catch {
-    $("org-tree").replaceChildren(
-      el("label", { for: "audience-subsidiaries", text: t("audience_subsidiaries") }),
-      el("input", { type: "text", id: "audience-subsidiaries" }));
+    const image = await api("content", "/v1/images", { method: "POST", body: { data } });
+    $("image-url").value = `${location.origin}/api/content${image.path}`;
+    say($("image-status"), t("image_uploaded"));
+    showImage();
+    scheduleCheck();
+    if (!$("image-alt").value.trim()) $("image-alt").focus();
+  } catch (error) {
+    const reason = Array.isArray(error.detail) && error.detail[0] && error.detail[0].ctx && error.detail[0].ctx.reason;
+    const known = { too_large: "image_too_large", unsupported_type: "image_bad_type" }[reason];
+    say($("image-status"), known ? t(known) : error.message, false);
+    if (error.status === 413) say($("image-status"), t("image_too_large"), false);
   }
+  $("image-file").value = "";
+}
+
+function altMissing() {
+  const missing = !!$("image-url").value.trim() && !$("image-alt").value.trim();
+  $("image-alt").setAttribute("aria-invalid", missing ? "true" : "false");
+  say($("image-alt-error"), missing ? t("image_alt_needed") : "", !missing);
+  return missing;
+}
+
+async function loadCharter() {
+  const subsidiary = (claims() || {}).subsidiary;
+  try {
+    state.charter = (await api("content", "/v1/admin/charter", { query: { subsidiary } })).effective;
+  } catch { state.charter = null; }
 }
 
 async function loadKit() {
@@ -239,18 +285,28 @@ async function saveKit() {
   } catch (error) { say($("kit-status"), error.message, false); }
 }
 
+async function open(id) {
+  fill(await api("content", `/v1/contents/${id}`));
+  $("title").focus();
+}
+
 let started = false;
 async function render() {
   if (started) {  // a language switch keeps the draft: only the words change
-    for (const n of NETWORKS) document.querySelector(`label[for=share-${n}]`).textContent = t("text_for", { network: t(`network_${n}`) });
-    renderWorkflow(); applyI18n(document); return;
+    renderAngles(); renderWorkflow(); applyI18n(document); refreshCalendar(); return;
   }
   started = true;
-  renderShareTexts();
-  await loadOrgTree();
+  startAngles(scheduleCheck, () => ({ url: $("url").value, title: $("title").value, language: $("language").value,
+                                      image_url: $("image-url").value.trim(), image_alt: $("image-alt").value }));
+  await Promise.all([loadAudience($("audience-picker"), scheduleCheck), loadCharter()]);
   fill(null);
   $("content-form").addEventListener("input", scheduleCheck);
   $("content-form").addEventListener("submit", save);
+  for (const id of ["title", "url"]) $(id).addEventListener("input", refreshPreviews);
+  $("image-url").addEventListener("change", showImage);
+  $("image-alt").addEventListener("input", () => { altMissing(); showImage(); });
+  $("image-file").addEventListener("change", uploadImage);
+  $("image-remove").addEventListener("click", () => { $("image-url").value = ""; $("image-alt").value = ""; showImage(); altMissing(); scheduleCheck(); });
   $("new-content").addEventListener("click", () => { fill(null); $("title").focus(); });
   $("refresh-contents").addEventListener("click", loadContents);
   $("submit").addEventListener("click", () => transition("submit"));
@@ -261,7 +317,9 @@ async function render() {
   $("schedule").addEventListener("click", () => transition("schedule", {
     publish_at: fromLocalInput($("publish-at").value), expire_at: fromLocalInput($("expire-at").value) }));
   $("save-kit").addEventListener("click", saveKit);
-  await Promise.all([loadContents().catch(e => say($("editor-status"), e.message, false)), loadKit()]);
+  const subsidiary = (claims() || {}).subsidiary;
+  await Promise.all([loadContents().catch(e => say($("editor-status"), e.message, false)), loadKit(),
+                     startCalendar(open), subsidiary ? startOffers(open, loadContents) : null]);
   applyI18n(document);
 }
 
