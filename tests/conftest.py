@@ -93,6 +93,19 @@ def database_url(infrastructure: tuple[str, str]) -> str:
     return infrastructure[1]
 
 
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real OpenID Connect provider (mock-oauth2-server, a JVM), started once per session."""
+    import shutil
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Java 17+ is missing: apt-get install -y openjdk-17-jre-headless maven (.ci/run installs it)")
+    from tests.oidc import provider
+
+    with provider.running(tmp_path_factory.mktemp("oidc")) as running:
+        yield running
+
+
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)

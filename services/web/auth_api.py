@@ -149,7 +149,7 @@ async def local_login(body: LoginRequest, request: Request, response: Response) 
     if unknown:
         raise HTTPException(422, f"unknown roles: {', '.join(unknown)}")
     token = handlers.local_token(s.jwt_hs256_secret.get_secret_value(), s.jwt_audience, body.tenant, body.subject,
-                                 sorted(set(body.roles)), body.subsidiary, s.web_login_ttl_seconds)
+                                 sorted(set(body.roles)), body.subsidiary, s.web_login_ttl_seconds, s.jwt_issuer)
     return await _open(request, response, "local", token)
 
 

@@ -61,7 +61,8 @@ async def forget(pool: asyncpg.Pool, principal: Principal) -> None:
 
 
 def local_token(secret: str, audience: str | None, tenant: str, subject: str, roles: list[str],
-                subsidiary: str | None, ttl_seconds: int) -> str:
+                subsidiary: str | None, ttl_seconds: int, issuer: str | None = None) -> str:
+    """The demo's HS256 token (with the expected issuer when one is configured: the verifiers ask for it)."""
     return issue_token(secret, subject=subject, tenant=tenant, roles=roles, subsidiary=subsidiary,
-                       audience=audience or "portevoix", ttl_seconds=ttl_seconds)
+                       audience=audience or "portevoix", issuer=issuer, ttl_seconds=ttl_seconds)
 

@@ -176,33 +176,38 @@ def _check_csrf(request: Request, row: dict[str, Any]) -> None:
 
 async def _refresh(request: Request, key: str) -> dict[str, Any]:
     """Refresh the access token, once per session even when several calls arrive together: the
-    row is locked, and a call that waited finds it fresh."""
-    s, oidc = _settings(request), getattr(request.app.state, "oidc", None)
-    async with _pool(request).acquire() as conn, conn.transaction():
-        row = await repository.session(conn, key, lock=True)
-        if row is None:
-            raise SignedOut("expired", "your session has ended: sign in again")
-        if not domain.needs_refresh(row["access_expires_at"].timestamp(), time.time(),
-                                    s.web_session_refresh_margin_seconds):
-            return row  # another call refreshed it meanwhile
-        if row["refresh_token"] and isinstance(oidc, OidcClient):
-            try:
-                tokens = await oidc.refresh(row["refresh_token"])
-                if tokens.id_token:
-                    await _same_person(oidc, tokens.id_token, row)
-            except OidcError as error:
-                log.info("web: refresh refused (%s): session ended", error)
+    row is locked, and a call that waited finds it fresh. A session that cannot go on is deleted
+    (committed) before the 401."""
+    async with _pool(request).acquire() as conn:
+        async with conn.transaction():
+            row = await repository.session(conn, key, lock=True)
+            fresh = await _renewed(request, conn, key, row) if row else None
+            if row and fresh is None:
                 await repository.delete_session(conn, key)
-                raise SignedOut("expired", "your session has ended: sign in again") from None
-            expires = access_expiry(tokens)
-            await repository.refreshed_session(conn, key, tokens.access_token, datetime.fromtimestamp(expires, UTC),
-                                               tokens.refresh_token, tokens.id_token)
-            return {**row, "access_token": tokens.access_token, "refresh_token": tokens.refresh_token or
-                    row["refresh_token"], "access_expires_at": datetime.fromtimestamp(expires, UTC)}
-        if row["access_expires_at"].timestamp() > time.time():
-            return row  # cannot be refreshed, still valid: used until it expires
-        await repository.delete_session(conn, key)
-        raise SignedOut("expired", "your session has ended: sign in again")
+        if fresh is None:
+            raise SignedOut("expired", "your session has ended: sign in again")
+        return fresh
+
+
+async def _renewed(request: Request, conn: asyncpg.Connection, key: str, row: dict[str, Any]) -> dict[str, Any] | None:
+    """The session with a usable access token, refreshed if need be; None: it cannot go on."""
+    s, oidc = _settings(request), getattr(request.app.state, "oidc", None)
+    if not domain.needs_refresh(row["access_expires_at"].timestamp(), time.time(),
+                                s.web_session_refresh_margin_seconds):
+        return row  # another call refreshed it meanwhile
+    if not (row["refresh_token"] and isinstance(oidc, OidcClient)):
+        return row if row["access_expires_at"].timestamp() > time.time() else None  # used until it expires
+    try:
+        tokens = await oidc.refresh(row["refresh_token"])
+        if tokens.id_token:
+            await _same_person(oidc, tokens.id_token, row)
+    except OidcError as error:
+        log.info("web: refresh refused (%s): session ended", error)
+        return None
+    expires = datetime.fromtimestamp(access_expiry(tokens), UTC)
+    await repository.refreshed_session(conn, key, tokens.access_token, expires, tokens.refresh_token, tokens.id_token)
+    return {**row, "access_token": tokens.access_token, "access_expires_at": expires,
+            "refresh_token": tokens.refresh_token or row["refresh_token"], "id_token": tokens.id_token or row["id_token"]}
 
 
 async def _same_person(oidc: OidcClient, id_token: str, row: dict[str, Any]) -> None:

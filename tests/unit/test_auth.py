@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import HTTPException
 
-from shared.auth import TokenVerifier, issue_token
+from shared.auth import ClaimMapping, TokenVerifier, issue_token
 from shared.settings import ServiceSettings
 
 SECRET = "unit-test-secret-0123456789abcdef0123"
@@ -94,3 +94,64 @@ async def test_unsigned_forged_and_other_key_tokens_are_refused(jwks_issuer):
 def test_a_verifier_needs_a_key_source():
     with pytest.raises(ValueError, match="JWT"):
         TokenVerifier(ServiceSettings())
+
+
+# --- claim mapping: the same for the services and the web front's sign-in --------------------
+
+KEYCLOAK = {"sub": "f2b1…", "preferred_username": "E1042", "tenant": "acme",
+            "realm_access": {"roles": ["offline_access", "default-roles-acme", "pv-editor"]},
+            "resource_access": {"portevoix": {"roles": ["pv-approver"]}}}
+OKTA = {"sub": "00u1abc", "employeeNumber": "E1042", "groups": ["Everyone", "Portevoix Analysts"],
+        "https://acme.example/subsidiary": "ACME-FR"}
+ENTRA = {"sub": "pairwise-opaque", "oid": "a1b2", "tid": "9188040d-6c67-4c5b-b112-36a304b66dad",
+         "employeeid": "E1042", "roles": ["Portevoix.Admin"], "groups": ["6d1f…"]}
+
+
+def mapping(**settings) -> ClaimMapping:
+    return ClaimMapping.from_settings(ServiceSettings(jwt_hs256_secret=SECRET, **settings))
+
+
+def test_keycloak_realm_and_client_roles_map_to_portevoix_roles():
+    principal = mapping(auth_subject_claim="preferred_username",
+                        auth_roles_claims=["realm_access.roles", "resource_access.portevoix.roles"],
+                        auth_role_mapping={"pv-editor": "editor", "pv-approver": ["approver"]}).principal(KEYCLOAK)
+    assert (principal.subject, principal.tenant, principal.subsidiary) == ("E1042", "acme", None)
+    assert principal.roles == {"editor", "approver"}  # offline_access and the default roles give nothing
+
+
+def test_okta_groups_and_a_namespaced_subsidiary_claim_with_a_fixed_tenant():
+    principal = mapping(auth_subject_claim="employeeNumber", auth_fixed_tenant="acme", auth_roles_claims=["groups"],
+                        auth_role_mapping={"Portevoix Analysts": ["analyst"]},
+                        auth_subsidiary_claim="https://acme.example/subsidiary").principal(OKTA)
+    assert (principal.subject, principal.tenant, principal.subsidiary, principal.roles) == \
+        ("E1042", "acme", "ACME-FR", {"analyst"})
+
+
+def test_entra_app_roles_with_the_directory_id_as_tenant():
+    principal = mapping(auth_subject_claim="employeeid", auth_tenant_claim="tid", auth_roles_claims=["roles"],
+                        auth_role_mapping={"Portevoix.Admin": ["admin", "analyst"]}).principal(ENTRA)
+    assert principal.tenant == ENTRA["tid"] and principal.roles == {"admin", "analyst"}
+
+
+def test_without_a_mapping_names_are_roles_and_strings_are_split():
+    principal = mapping(auth_roles_claims=["scp"]).principal({"sub": "u", "tenant": "t", "scp": "editor analyst"})
+    assert principal.roles == {"editor", "analyst"}
+
+
+@pytest.mark.parametrize("claims", [{"tenant": "acme"}, {"sub": "u1"}, {"sub": "", "tenant": "acme"},
+                                    {"sub": "u1", "tenant": ["acme"]}])
+def test_a_token_without_user_or_tenant_makes_no_principal(claims):
+    from shared.auth import ClaimError
+
+    with pytest.raises(ClaimError):
+        mapping().principal(claims)
+
+
+async def test_the_verifier_applies_the_mapping_to_idp_tokens_only(jwks_issuer):
+    key, url = jwks_issuer
+    verifier = TokenVerifier(ServiceSettings(jwt_hs256_secret=SECRET, jwt_jwks_url=url, jwt_issuer=ISSUER,
+                                             auth_roles_claims=["groups"], auth_role_mapping={"pv-eds": ["editor"]}))
+    idp = await verifier.verify(rs256(key, roles=None, groups=["pv-eds", "admin"]))
+    assert idp.roles == {"editor"}  # "admin" is not mapped: an IdP group named so gives nothing
+    own = await verifier.verify(issue_token(SECRET, subject="u1", tenant="acme", roles=["admin"], issuer=ISSUER))
+    assert own.roles == {"admin"}  # Portevoix's own tokens keep their native claims
