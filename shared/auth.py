@@ -95,8 +95,10 @@ class ClaimMapping:
         subsidiary = claim_at(claims, self.subsidiary) if self.subsidiary else None
         if isinstance(subsidiary, list):
             subsidiary = subsidiary[0] if len(subsidiary) == 1 else None
+        if not isinstance(subsidiary, (str, int)) or subsidiary == "":
+            subsidiary = None
         return Principal(subject=str(subject), tenant=tenant, roles=self.roles_of(claims),
-                         subsidiary=str(subsidiary) if isinstance(subsidiary, (str, int)) and subsidiary != "" else None)
+                         subsidiary=None if subsidiary is None else str(subsidiary))
 
     def roles_of(self, claims: Mapping[str, Any]) -> frozenset[str]:
         names = {name for path in self.roles for name in _names(claim_at(claims, path))}
@@ -129,7 +131,7 @@ class TokenVerifier:
         """Like :meth:`verify`, raising ``jwt.PyJWTError`` or :class:`ClaimError` (a ValueError)."""
         header = jwt.get_unverified_header(token)
         if header.get("alg") == "HS256" and self.secret:
-            key: object = self.secret
+            key: Any = self.secret
             algorithms = ["HS256"]
             mapping = NATIVE_CLAIMS  # our own tokens
         elif self.jwks is not None:

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PORTEVOIX_", extra="ignore",

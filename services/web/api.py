@@ -117,7 +117,8 @@ async def forward(service: str, path: str, request: Request) -> Response:
         authorization, principal = caller.authorization, caller.principal
     if domain.is_share_confirmation(service, request.method, path) or _is_erasure(service, request.method, path):
         principal = principal or (await sessions.caller(request)).principal
-    if domain.is_share_confirmation(service, request.method, path) and not await handlers.may_share(pool, principal):
+    if (domain.is_share_confirmation(service, request.method, path) and principal is not None
+            and not await handlers.may_share(pool, principal)):
         return JSONResponse({"detail": {"reason": "training_not_read",
                                         "message": "read the charter and training kit before your first share"}}, 409)
     answer = await proxy.forward(_client(request), request.app.state.bases, service, path, request, authorization)

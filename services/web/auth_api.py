@@ -5,6 +5,7 @@ token, all ending in the same cookie session; ``/auth/session`` tells the pages 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from services.web.oidc import OidcClient, OidcError, Tokens, random_token
 log = logging.getLogger(__name__)
 
 auth = APIRouter(tags=["sign-in"])
-BROWSER_ONLY = {"include_in_schema": False}  # navigations of the browser, not an API
+BROWSER_ONLY = False  # include_in_schema: navigations of the browser, not an API
 
 
 def _settings(request: Request) -> Any:
@@ -48,7 +49,7 @@ def _check_origin(request: Request) -> None:
         raise HTTPException(403, {"reason": "csrf", "message": "cross-origin request refused"})
 
 
-@auth.get("/auth/login", **BROWSER_ONLY)
+@auth.get("/auth/login", include_in_schema=BROWSER_ONLY)
 async def oidc_login(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
     """Start the authorization code flow: a sign-in bound to this browser, then the provider."""
     oidc = _oidc(request)
@@ -68,7 +69,7 @@ async def oidc_login(request: Request, next: Annotated[str | None, Query(max_len
     return answer
 
 
-@auth.get("/auth/callback", **BROWSER_ONLY)
+@auth.get("/auth/callback", include_in_schema=BROWSER_ONLY)
 async def oidc_callback(request: Request, code: Annotated[str | None, Query(max_length=4000)] = None,
                         state: Annotated[str | None, Query(max_length=1000)] = None,
                         error: Annotated[str | None, Query(max_length=200)] = None) -> Response:
@@ -105,24 +106,19 @@ async def oidc_callback(request: Request, code: Annotated[str | None, Query(max_
     return answer
 
 
-@auth.get("/auth/session", response_model=SessionInfo, **BROWSER_ONLY)
+@auth.get("/auth/session", response_model=SessionInfo, include_in_schema=BROWSER_ONLY)
 async def current_session(request: Request) -> dict[str, Any]:
     """Who is signed in, and the CSRF token the pages send with every change."""
     caller = await sessions.caller(request)
-    if caller.session is None:
-        row = {"kind": "bearer", "csrf_token": None, "expires_at": None}
-    else:
-        row = caller.session
+    row = caller.session or {"kind": "bearer", "csrf_token": None, "expires_at": None}
     return sessions.describe(row, caller.principal)
 
 
-@auth.post("/auth/logout", **BROWSER_ONLY)
+@auth.post("/auth/logout", include_in_schema=BROWSER_ONLY)
 async def logout(request: Request) -> JSONResponse:
     """End the session here, then at the provider: the page goes to ``redirect``."""
-    try:
+    with contextlib.suppress(sessions.SignedOut):  # signed out already: nothing left to end here
         await sessions.caller(request)  # CSRF-checked: no one else may sign you out
-    except sessions.SignedOut:
-        pass  # nothing left to end here
     ended = await sessions.end_session(request)
     signed_out = f"{sessions.origin(request)}/login?reason=logged_out"
     redirect = "/login?reason=logged_out"
@@ -153,7 +149,8 @@ async def local_login(body: LoginRequest, request: Request, response: Response) 
     return await _open(request, response, "local", token)
 
 
-@auth.post("/auth/token", response_model=SessionInfo, responses={401: {"model": SignedOutAnswer}}, **BROWSER_ONLY)
+@auth.post("/auth/token", response_model=SessionInfo, responses={401: {"model": SignedOutAnswer}},
+           include_in_schema=BROWSER_ONLY)
 async def token_sign_in(body: TokenSignIn, request: Request, response: Response) -> dict[str, Any]:
     """Sign in with a token from the identity provider (administrators, API tests): checked as the
     services check it, then kept server-side like any other session."""

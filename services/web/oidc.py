@@ -108,11 +108,11 @@ class OidcClient:
 
     async def _grant(self, form: dict[str, str]) -> Tokens:
         provider = await self.provider()
-        auth: tuple[str, str] | None = None
+        auth: httpx.Auth | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT
         if self.auth_method == "client_secret_post":
             form = {**form, "client_id": self.client_id, "client_secret": self.client_secret}
         else:  # RFC 6749 2.3.1: id and secret form-encoded, then HTTP Basic
-            auth = (quote(self.client_id, safe=""), quote(self.client_secret, safe=""))
+            auth = httpx.BasicAuth(quote(self.client_id, safe=""), quote(self.client_secret, safe=""))
         try:
             answer = await self.http.post(provider.token_endpoint, data=form, auth=auth,
                                           headers={"accept": "application/json"})
@@ -120,8 +120,8 @@ class OidcClient:
         except (httpx.HTTPError, ValueError) as error:
             raise OidcError(f"token endpoint unreachable: {type(error).__name__}") from None
         if answer.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
-            error = body.get("error", f"HTTP {answer.status_code}") if isinstance(body, dict) else answer.status_code
-            raise OidcError(f"{form['grant_type']} refused by the provider: {error}")
+            code = body.get("error", f"HTTP {answer.status_code}") if isinstance(body, dict) else answer.status_code
+            raise OidcError(f"{form['grant_type']} refused by the provider: {code}")
         expires_in = body.get("expires_in")
         return Tokens(access_token=str(body["access_token"]), id_token=body.get("id_token"),
                       refresh_token=body.get("refresh_token"),

@@ -103,11 +103,12 @@ async def open_session(request: Request, response: Response, kind: str, principa
     """A new session for ``principal``, its cookie set on ``response``; what the page may know of it."""
     s = _settings(request)
     session_id, now = random_token(), datetime.now(UTC)
-    row = {"id_hash": id_hash(session_id), "kind": kind, "tenant": principal.tenant, "subject": principal.subject,
-           "csrf_token": random_token(), "access_token": tokens.access_token,
-           "access_expires_at": datetime.fromtimestamp(access_expires_at, UTC),
-           "refresh_token": tokens.refresh_token, "id_token": tokens.id_token,
-           "expires_at": now + timedelta(seconds=s.web_session_max_seconds)}
+    row: dict[str, Any] = {
+        "id_hash": id_hash(session_id), "kind": kind, "tenant": principal.tenant, "subject": principal.subject,
+        "csrf_token": random_token(), "access_token": tokens.access_token,
+        "access_expires_at": datetime.fromtimestamp(access_expires_at, UTC),
+        "refresh_token": tokens.refresh_token, "id_token": tokens.id_token,
+        "expires_at": now + timedelta(seconds=s.web_session_max_seconds)}
     if not tokens.refresh_token:  # nothing can extend it: it ends with its token
         row["expires_at"] = min(row["expires_at"], row["access_expires_at"])
     async with _pool(request).acquire() as conn:
@@ -207,7 +208,8 @@ async def _renewed(request: Request, conn: asyncpg.Connection, key: str, row: di
     expires = datetime.fromtimestamp(access_expiry(tokens), UTC)
     await repository.refreshed_session(conn, key, tokens.access_token, expires, tokens.refresh_token, tokens.id_token)
     return {**row, "access_token": tokens.access_token, "access_expires_at": expires,
-            "refresh_token": tokens.refresh_token or row["refresh_token"], "id_token": tokens.id_token or row["id_token"]}
+            "refresh_token": tokens.refresh_token or row["refresh_token"],
+            "id_token": tokens.id_token or row["id_token"]}
 
 
 async def _same_person(oidc: OidcClient, id_token: str, row: dict[str, Any]) -> None:

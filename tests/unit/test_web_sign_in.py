@@ -51,6 +51,7 @@ def test_refresh_comes_before_expiry():
 
 def test_pkce_s256_and_random_values():
     # RFC 7636, appendix B
-    assert pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    verifier, challenge = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    assert pkce_challenge(verifier) == challenge
     values = {random_token() for _ in range(100)}
     assert len(values) == 100 and all(len(v) == 43 for v in values)
