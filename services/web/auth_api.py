@@ -162,6 +162,6 @@ async def _open(request: Request, response: Response, kind: str, token: str) -> 
     try:
         principal = await request.app.state.token_verifier.principal(token)
     except Exception as error:  # expired, wrongly signed, not a JWT, no tenant…
-        raise sessions.SignedOut("token_refused", f"this token is not accepted: {error}") from None
+        raise sessions.SignedOut("token_refused", str(error) or type(error).__name__) from None
     tokens = Tokens(token, None, None, None)
     return await sessions.open_session(request, response, kind, principal, tokens, sessions.access_expiry(tokens))

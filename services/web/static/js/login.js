@@ -26,13 +26,13 @@ function message() {
 function showMessage() {
   const shown = message(), box = $("login-message");
   box.hidden = !shown;
-  if (shown) say(box, shown[0], shown[1]);
+  if (shown) { say(box, shown[0], shown[1]); box.classList.add("wide"); }
 }
 
 function refusal(data, fallback) {
   const detail = data && data.detail;
   if (typeof detail === "string") return detail;
-  if (detail && detail.message) return `${t(fallback)} (${detail.message})`;
+  if (detail && detail.message) return `${t(fallback)}: ${detail.message}`;
   return t(fallback);
 }
 
@@ -85,7 +85,7 @@ async function render() {
     $("local-login").hidden = !config.local_login;
     $("oidc-login").hidden = !config.oidc;
     $("token-details").open = !config.local_login && !config.oidc;
-  } catch { say($("login-message"), t("login_unreachable"), false); $("login-message").hidden = false; }
+  } catch { say($("login-message"), t("login_unreachable"), false); $("login-message").classList.add("wide"); $("login-message").hidden = false; }
 }
 
 startPage("login", render);
