@@ -8,8 +8,8 @@ behind the proxy, through the one claim mapping of ``shared.auth`` (a Keycloak-s
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 import json
 from urllib.parse import parse_qs, urlsplit
 
