@@ -30,6 +30,10 @@ class OidcError(Exception):
     the sign-in page (never a token)."""
 
 
+class OidcUnavailable(OidcError):
+    """The provider could not be asked (network, 5xx): nothing was refused."""
+
+
 @dataclass(frozen=True)
 class Provider:
     issuer: str
@@ -79,7 +83,7 @@ class OidcClient:
             answer.raise_for_status()
             document = answer.json()
         except (httpx.HTTPError, ValueError) as error:
-            raise OidcError(f"discovery failed at {url}: {type(error).__name__}") from None
+            raise OidcUnavailable(f"discovery failed at {url}: {type(error).__name__}") from None
         if str(document.get("issuer", "")).rstrip("/") != self.issuer:  # OIDC Discovery 1.0, 4.3
             raise OidcError(f"discovery: issuer {document.get('issuer')!r} is not {self.issuer!r}")
         try:
@@ -118,7 +122,9 @@ class OidcClient:
                                           headers={"accept": "application/json"})
             body = answer.json()
         except (httpx.HTTPError, ValueError) as error:
-            raise OidcError(f"token endpoint unreachable: {type(error).__name__}") from None
+            raise OidcUnavailable(f"token endpoint unreachable: {type(error).__name__}") from None
+        if answer.status_code >= 500:
+            raise OidcUnavailable(f"token endpoint answered {answer.status_code}")
         if answer.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
             code = body.get("error", f"HTTP {answer.status_code}") if isinstance(body, dict) else answer.status_code
             raise OidcError(f"{form['grant_type']} refused by the provider: {code}")

@@ -18,11 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
+import jwt
 from fastapi import Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from services.web import domain, repository
-from services.web.oidc import OidcClient, OidcError, Tokens, random_token
+from services.web.oidc import OidcClient, OidcError, OidcUnavailable, Tokens, random_token
 from shared.auth import Principal, TokenVerifier, bearer, current_principal
 from shared.logs import note_tenant
 
@@ -111,8 +112,11 @@ async def open_session(request: Request, response: Response, kind: str, principa
         "expires_at": now + timedelta(seconds=s.web_session_max_seconds)}
     if not tokens.refresh_token:  # nothing can extend it: it ends with its token
         row["expires_at"] = min(row["expires_at"], row["access_expires_at"])
+    previous = read_cookie(SESSION_COOKIE, request)
     async with _pool(request).acquire() as conn:
         await repository.purge_expired(conn, SIGN_IN_MAX_AGE_SECONDS)
+        if previous:  # signing in again replaces the session this browser had
+            await repository.delete_session(conn, id_hash(previous))
         await repository.insert_session(conn, row)
     set_cookie(response, SESSION_COOKIE, request, session_id, s.web_session_max_seconds)
     return describe(row, principal)
@@ -158,7 +162,9 @@ async def _session_caller(request: Request) -> Caller:
         row = await _refresh(request, key)
     try:
         principal = await _verifier(request).principal(row["access_token"])
-    except Exception as error:  # a token the services would refuse: the session is over
+    except jwt.PyJWKClientConnectionError:  # the provider's keys out of reach: nothing was refused
+        raise HTTPException(503, "the identity provider's keys are unreachable", headers={"Retry-After": "5"}) from None
+    except (jwt.PyJWTError, ValueError) as error:  # a token the services would refuse: the session is over
         log.info("web: session token refused (%s): session ended", type(error).__name__)
         async with _pool(request).acquire() as conn:
             await repository.delete_session(conn, key)
@@ -202,6 +208,11 @@ async def _renewed(request: Request, conn: asyncpg.Connection, key: str, row: di
         tokens = await oidc.refresh(row["refresh_token"])
         if tokens.id_token:
             await _same_person(oidc, tokens.id_token, row)
+    except OidcUnavailable as error:  # not refused: the session goes on while its token does
+        log.warning("web: refresh postponed: %s", error)
+        if row["access_expires_at"].timestamp() > time.time():
+            return row
+        raise HTTPException(503, "the identity provider is unreachable", headers={"Retry-After": "5"}) from None
     except OidcError as error:
         log.info("web: refresh refused (%s): session ended", error)
         return None

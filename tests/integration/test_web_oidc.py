@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from urllib.parse import parse_qs, urlsplit
 
@@ -261,3 +262,19 @@ async def test_the_demo_login_ends_in_the_same_session_and_plain_http_loopback_o
         garbage = await web.post("/auth/token", json={"token": "a.b.c"})
         assert garbage.status_code == 401 and garbage.json()["detail"]["reason"] == "token_refused"
         assert garbage.json()["detail"]["message"]  # the verifier's reason, e.g. "Not enough segments"
+
+
+async def test_a_provider_out_of_reach_at_refresh_time_ends_no_session(kafka_bootstrap, database_url, oidc_provider):
+    tenant = new_tenant()
+    async with front(kafka_bootstrap, database_url, oidc_provider.issuer(),
+                     web_session_refresh_margin_seconds=118) as web:
+        await sign_in(web, tenant, "pv-editors")
+        first = await session_row(database_url, tenant)
+        oidc = web._transport.app.state.oidc  # type: ignore[attr-defined]
+        provider = await oidc.provider()
+        oidc._provider = (oidc._provider[0], dataclasses.replace(
+            provider, token_endpoint=f"http://127.0.0.1:{_free_port()}/token"))  # nothing listens there
+        await asyncio.sleep(2.5)
+        still = await web.get("/api/content/v1/contents")
+        assert still.status_code == 200  # the token it has is still valid: used, refresh postponed
+        assert (await session_row(database_url, tenant))["access_token"] == first["access_token"]

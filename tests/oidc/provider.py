@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -93,18 +92,17 @@ def running(run_dir: Path) -> Iterator[Provider]:
     with log.open("ab") as out:
         process = subprocess.Popen([java_executable(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{libs}/*",
                                     MAIN_CLASS], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+                                   stdin=subprocess.DEVNULL)  # in the test run's process group: Ctrl-C stops it too
     provider = Provider(f"http://127.0.0.1:{port}")
     try:
         _wait_ready(provider, process, log)
         yield provider
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            process.kill()
             process.wait(timeout=10)
 
 
