@@ -7,6 +7,7 @@ COPY shared ./shared
 COPY services ./services
 COPY deploy/__init__.py ./deploy/__init__.py
 COPY deploy/local ./deploy/local
+COPY deploy/migrate.py ./deploy/migrate.py
 RUN pip install --no-cache-dir -c constraints.txt . && useradd --system --uid 10001 portevoix
 USER 10001
 CMD ["python", "-m", "services.content"]

@@ -36,6 +36,10 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 async def _ensure_schema(dsn: str, schema: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
+        # A role that owns only its schema (no CREATE on the database) may not even run CREATE SCHEMA
+        # IF NOT EXISTS: look first.
+        if await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", schema):
+            return
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     except asyncpg.UniqueViolationError:
         pass  # another replica created it at the same instant
