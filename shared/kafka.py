@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, OutOfOrderSequenceNumber
 from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from shared import metrics
 from shared.envelope import CloudEvent, KafkaRecord, to_binary
@@ -39,9 +41,30 @@ def create_broker(settings: ServiceSettings, client_id: str) -> KafkaBroker:
         compression_type=settings.kafka_compression_type,
         partitioner=KeyHashCache(),
         request_timeout_ms=int(settings.kafka_send_timeout_seconds * 1000) + 1000,
+        security=kafka_security(settings),
         # FastStream logs every message at this level: keep it below the service's INFO.
         log_level=logging.DEBUG,
     )
+
+
+SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+
+
+def kafka_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """The client side of the settings' security protocol: TLS (against ``kafka_ssl_cafile`` or the
+    system's CAs) and/or SASL with this service's user; None for PLAINTEXT."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile) if protocol.endswith("SSL") else None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context)
+    if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
+        raise ValueError(f"PORTEVOIX_KAFKA_SECURITY_PROTOCOL={protocol} needs PORTEVOIX_KAFKA_SASL_USERNAME and "
+                         "PORTEVOIX_KAFKA_SASL_PASSWORD")
+    return SASL[settings.kafka_sasl_mechanism](settings.kafka_sasl_username,
+                                               settings.kafka_sasl_password.get_secret_value(),
+                                               ssl_context=context, use_ssl=context is not None)
 
 
 class KeyHashCache:

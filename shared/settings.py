@@ -42,6 +42,17 @@ class ServiceSettings(BaseSettings):
         None, description="Producer batch compression (lz4/zstd/snappy need the cramjam package)",
     )
     kafka_linger_ms: int = Field(5, ge=0, description="How long the producer waits to fill a batch before sending it")
+    # Kafka security: plaintext is the local default; a production cluster (the Helm chart's Strimzi Kafka) asks
+    # for SASL_SSL with each service's own SCRAM user, whose ACLs allow only what it uses.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How services reach Kafka (PLAINTEXT only on a trusted local machine)")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism, with SASL_PLAINTEXT or SASL_SSL")
+    kafka_sasl_username: str | None = Field(None, description="This service's Kafka user (SASL)")
+    kafka_sasl_password: SecretStr | None = Field(None, description="This service's Kafka password (SASL)")
+    kafka_ssl_cafile: str | None = Field(
+        None, description="PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); "
+                          "default: the system's trusted CAs")
     jwt_hs256_secret: SecretStr | None = Field(None, description="Shared secret for HS256 tokens (local use)")
     jwt_issuer: str | None = Field(None, description="Expected `iss`; with jwks_url, the enterprise IdP")
     jwt_audience: str | None = Field("portevoix", description="Expected `aud`")
