@@ -64,7 +64,10 @@ def registry() -> dict:
     assert published <= {t.name for t in all_topics()}, "a service writes a topic the registry lacks"
     return {
         "topics": [{"name": t.name, "partitions": t.partitions, "config": t.config()} for t in all_topics()],
-        "services": {name: {**access, "groupPrefix": f"{name}."} for name, access in services.items()},
+        # Every service's producer is idempotent (shared.kafka.create_broker): it asks for a producer id at start,
+        # which needs IdempotentWrite on the cluster (implied by a topic Write, but the web front writes none).
+        "services": {name: {**access, **({"groupPrefix": f"{name}."} if access["reads"] else {}),
+                            "idempotentWrite": True} for name, access in services.items()},
         "producers": {name.split(".")[0]: {"writes": [name]} for name in inbound},
     }
 
