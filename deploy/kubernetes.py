@@ -35,8 +35,11 @@ SERVICES = ("content", "distribution", "tracking", "reporting", "web")
 # Writes made outside a declared publisher (FastStream documents publishers only):
 DIRECT_WRITES: dict[str, tuple[Topic, ...]] = {
     "content": (topics.INTRANET_CONTENT,),  # the signed intranet webhook answers 2xx once Kafka has the event
-    "distribution": (topics.NOTIFICATIONS.dlq,),  # delivery attempts parked after their last retry
-}
+    "distribution": (
+        topics.HR_EMPLOYEES,  # SCIM provisioning turns the IdP's changes into HR events (through its outbox)
+        topics.NOTIFICATIONS.dlq,  # delivery attempts parked after their last retry
+    ),
+}  # tests/unit/test_deploy_helm.py finds every topic the services' code writes and checks it is allowed
 
 
 def service_access(name: str) -> dict[str, list[str]]:

@@ -193,3 +193,37 @@ def test_external_values_create_no_kafka_or_postgresql(helm: Path):
 def test_alert_rules_are_the_prometheus_rules(helm: Path):
     rule = find(resources(helm), "PrometheusRule")[0]
     assert rule["spec"] == yaml.safe_load(kubernetes.RULES_SOURCE.read_text())
+
+
+WRITING_CALLS = {"enqueue", "enqueue_records", "enqueue_encoded", "publish_now", "publish_records", "send_records",
+                 "send_keyed", "send", "send_batch", "publish"}
+
+
+def written_topics(service: str) -> set[str]:
+    """The registry topics a service's code hands to a call that writes to Kafka (directly or through
+    its outbox): ``topics.NOTIFICATIONS``, ``topics.NOTIFICATIONS.dlq.name``..."""
+    import ast
+
+    from shared import topics
+
+    found = set()
+    for path in (Path(__file__).parents[2] / "services" / service).rglob("*.py"):
+        for call in ast.walk(ast.parse(path.read_text())):
+            name = getattr(call, "func", None)
+            if not isinstance(call, ast.Call) or getattr(name, "attr", getattr(name, "id", None)) not in WRITING_CALLS:
+                continue
+            for argument in call.args[:2]:
+                chain = ast.unparse(argument).split(".")
+                if chain[0] == "topics" and len(chain) > 1 and hasattr(topics, chain[1]):
+                    topic = getattr(topics, chain[1])
+                    found.add(getattr(topic, chain[2]).name if len(chain) > 2 and chain[2] in ("dlq", "retry")
+                              else topic.name)
+    return found
+
+
+def test_the_kafka_users_allow_every_write_the_services_code_makes():
+    """A write the registry does not know (a new direct send beside the declared publishers) would be
+    refused by the cluster's ACLs in production: deploy.kubernetes.DIRECT_WRITES must list it."""
+    for service in SERVICES:
+        assert written_topics(service) <= set(kubernetes.service_access(service)["writes"]), service
+    assert "intranet.content.v1" in written_topics("content")  # the scan sees the direct writes
