@@ -227,3 +227,12 @@ def test_the_kafka_users_allow_every_write_the_services_code_makes():
     for service in SERVICES:
         assert written_topics(service) <= set(kubernetes.service_access(service)["writes"]), service
     assert "intranet.content.v1" in written_topics("content")  # the scan sees the direct writes
+
+
+def test_values_are_checked_against_the_charts_schema(helm: Path):
+    for wrong, complaint in [("services.contnt.replicas=2", "additional properties 'contnt'"),
+                             ("kafka.external.securityProtocol=TLS", "must be one of"),
+                             ("oidc.issuer=http://login.example.com/", "does not match pattern")]:
+        refused = subprocess.run([str(helm), "template", "portevoix", str(CHART), "--set", wrong], check=False,
+                                 capture_output=True, text=True, timeout=120)
+        assert refused.returncode != 0 and complaint in refused.stderr, (wrong, refused.stderr)
