@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from . import kafka_security
 from .common import (
     HOST,
     LocalStackError,
@@ -245,6 +246,8 @@ def server_properties(cfg: KafkaConfig) -> str:
         # Topics come from the registry (ensure_topics); a typo must fail, not create a topic.
         "auto.create.topics.enable": "false",
     }
+    if kafka_security.enabled():  # least privilege (deploy/local/kafka_security.py), off by default
+        lines.update(kafka_security.broker_properties(cfg.bootstrap, controller))
     header = "# Written by deploy/local/kafka.py on every start; edits are lost.\n"
     return header + "".join(f"{key}={value}\n" for key, value in lines.items())
 
@@ -283,7 +286,7 @@ def ensure_formatted(cfg: KafkaConfig) -> None:
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     cfg.properties_file.write_text(server_properties(cfg))
     ports_marker = cfg.state_dir / "formatted-for-ports"
-    wanted = f"{cfg.port} {cfg.controller_port}\n"
+    wanted = f"{cfg.port} {cfg.controller_port}{' sasl' if kafka_security.enabled() else ''}\n"
     if (cfg.data_dir / "meta.properties").exists():
         if ports_marker.exists() and ports_marker.read_text() == wanted:
             return
@@ -297,6 +300,7 @@ def ensure_formatted(cfg: KafkaConfig) -> None:
         "--config", str(cfg.properties_file),
         "--cluster-id", kafka_cluster_id(),
         "--standalone",
+        *(kafka_security.format_arguments() if kafka_security.enabled() else []),
     )  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=180)
     if result.returncode != 0:
@@ -356,7 +360,8 @@ async def _probe_metadata(bootstrap: str) -> None:
     otherwise stall the first consumer of a test run."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000,
+                                **kafka_security.client_settings())
     try:
         await admin.start()
         await _create_topics(admin, [NewTopic(PROBE_TOPIC, 1, 1)])
@@ -414,6 +419,8 @@ def up(cfg: KafkaConfig | None = None, timeout: float = READY_TIMEOUT_S) -> str:
     except LocalStackError:
         down(cfg, quiet=True)
         raise
+    if kafka_security.enabled():
+        say(f"kafka: {run_async(kafka_security.apply_acls(cfg.bootstrap))} ACLs (SASL/SCRAM, StandardAuthorizer)")
     say(f"kafka: ready on {cfg.bootstrap} in {time.monotonic() - started:.1f}s")
     return cfg.bootstrap
 
@@ -492,7 +499,8 @@ async def ensure_topics_async(bootstrap: str, topics: Iterable[TopicSpec], repli
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     wanted = list(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000,
+                                **kafka_security.client_settings())
     try:
         await admin.start()
         existing = set(await admin.list_topics())
