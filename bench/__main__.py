@@ -2,8 +2,8 @@
 
 `all` runs the four suites one after the other on one stack; each suite writes its own results.
 
-`foundation` (the default) runs the shared mechanisms' benchmarks against the real Kafka broker and PostgreSQL and writes
-bench/results/foundation.json and bench/results/foundation.md.
+`foundation` (the default) runs the shared mechanisms' benchmarks against the real Kafka broker
+and PostgreSQL and writes bench/results/foundation.json and bench/results/foundation.md.
 
 The servers are those of KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set, else the local stack
 (deploy.local), started if needed and stopped at the end only if this run started it.

@@ -236,7 +236,8 @@ def main(argv: list[str]) -> int:
     ratio = round(raw["seconds"] / large["seconds"], 3)
     ratio_batched = round(raw["batched_seconds"] / large["seconds"], 3)
     report = {
-        "run_at": datetime.now(UTC).isoformat(timespec="seconds"), "duration_seconds": round(time.perf_counter() - started, 1),
+        "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_seconds": round(time.perf_counter() - started, 1),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_before": [round(x, 2) for x in load_before],
                     "load_after": [round(x, 2) for x in os.getloadavg()]},

@@ -438,7 +438,8 @@ async def timed_service(b: Bench, service: Service, done_sql: str, *args: Any) -
     return phases(t0, first, first_n, now, b.n, start_up_seconds=round(start_up, 4))
 
 
-async def claim_ids(conn: asyncpg.Connection, consumer: str, sources: list[str], ids: list[str]) -> list[asyncpg.Record]:
+async def claim_ids(conn: asyncpg.Connection, consumer: str, sources: list[str],
+                    ids: list[str]) -> list[asyncpg.Record]:
     """The consumer helper's inbox claim, by hand: the (source, id) pairs inserted, those new returned."""
     return await conn.fetch(
         """INSERT INTO inbox (consumer, source, event_id)
@@ -499,11 +500,13 @@ async def bench_consumer(b: Bench) -> dict[str, Any]:
     # Every consumer group of this run (the services', as their subscribers name them, and the
     # plain ones) starts at today's end of its topic; then the N records are produced.
     plain = {"raw": f"{b.name}_raw", "per_event": f"{b.name}_db1", "batched": f"{b.name}_dbn"}
-    groups = {group: TOPIC.name for group in plain.values()}
+    # (group, topic) pairs: a subscriber may read several topics (was: a dict keyed by group, which
+    # kept only the last topic of each subscriber and left the others' offsets where they were).
+    groups = [(group, TOPIC.name) for group in plain.values()]
     for s in (service(b.name, record_effect), service(inbox_only_name, no_effect)):
         for subscriber in s.broker.subscribers:
-            groups.update({subscriber.group_id: name for name in subscriber.topic_names})
-    ends = {name: await end_offsets(b.kafka_bootstrap, name) for name in set(groups.values())}
+            groups += [(subscriber.group_id, name) for name in subscriber.topic_names]
+    ends = {name: await end_offsets(b.kafka_bootstrap, name) for name in {name for _, name in groups}}
     starts = ends[TOPIC.name]
     async with raw_producer(b.kafka_bootstrap, b.producer) as producer:
         await send_pipelined(producer, records)
@@ -517,7 +520,8 @@ async def bench_consumer(b: Bench) -> dict[str, Any]:
     for rep in range(b.repeat):
         await b.truncate("effects", "raw_effects", "inbox")
         await b.truncate("inbox", schema=inbox_only_name)
-        await asyncio.gather(*(commit_start(b.kafka_bootstrap, g, ends[name]) for g, name in groups.items()))
+        for group, name in groups:  # one group's topics one after the other
+            await commit_start(b.kafka_bootstrap, group, ends[name])
 
         # Raw ceiling: a plain consumer reading the N records (getmany loop).
         runs["raw"].append(await plain_consumer(b.kafka_bootstrap, TOPIC.name, plain["raw"], starts, targets,

@@ -4,11 +4,12 @@
    ambassadors on 50 known contents) of a fresh tenant into the rollups of a fresh reporting
    service (its own schema and consumer groups, started at this run's records; it has read the
    contents and ambassadors first, and is restarted once the engagements are all on the
-   topic), until every event is counted; against a plain aiokafka consumer reading the same N records in the same
-   run (three times, the median run kept: it takes a fraction of a second). Both rates are steady ones, from the first records seen to the last (the plain
-   consumer: its first non-empty fetch; the service: the first count visible in its rollups,
-   polled every 5 ms), so neither start-up (the service's migrations and consumer groups, the
-   plain consumer's group join) is in them; the service's rate from start() is reported too.
+   topic), until every event is counted; against a plain aiokafka consumer reading the same N
+   records in the same run (three times, the median run kept: it takes a fraction of a second).
+   Both rates are steady ones, from the first records seen to the last (the plain consumer: its
+   first non-empty fetch; the service: the first count visible in its rollups, polled every 5 ms),
+   so neither start-up (the service's migrations and consumer groups, the plain consumer's group
+   join) is in them; the service's rate from start() is reported too.
    Floors, same records, same run: the plain consumer doing only what the issue makes
    mandatory before any aggregate (records validated; their ids claimed in an inbox, one
    transaction per batch; both), the upper bound of any aggregation built on them.
@@ -201,8 +202,9 @@ async def run(bootstrap: str, database_url: str, n: int, load_rate: int, seconds
             floors = await floor_rates(bootstrap, database_url, name, starts, targets, settings.consumer_max_records)
 
             app = create_app(settings, name=name)
-            done_sql = f"""SELECT coalesce(sum(value), 0)::bigint FROM {name}.rollups WHERE tenant = $1 AND scope_type = 'tenant'
-                           AND time_window = 'all' AND kpi IN ('shares', 'clicks_total')"""
+            done_sql = f"""SELECT coalesce(sum(value), 0)::bigint FROM {name}.rollups
+                           WHERE tenant = $1 AND scope_type = 'tenant' AND time_window = 'all'
+                             AND kpi IN ('shares', 'clicks_total')"""
             t0 = time.perf_counter()
             async with app.router.lifespan_context(app):
                 start_up = time.perf_counter() - t0

@@ -296,7 +296,8 @@ def markdown(report: dict[str, Any]) -> str:
         "(~0.7 → ~0.35 ms), murmur2 per record (~0.2 ms) to a cached hash, one wake-up per record acknowledged "
         "(`gather`) to one per produce batch. The rest is aiokafka's own `send` (~6 µs a record, paid by the raw "
         "producer too), the HTTP layer, and five PostgreSQL round trips (secrets, claim of the webhook-id in a "
-        "transaction held until Kafka's ack, the pool's reset, since removed). A 5 ms linger sat in every call's latency "
+        "transaction held until Kafka's ack, the pool's reset, since removed). A 5 ms linger sat in every call's "
+        "latency "
         "(25k → 37k events/s on a quiet machine with linger 0).",
         "",
     ])

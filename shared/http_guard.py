@@ -230,7 +230,7 @@ class HttpGuard:
                 state["started"] = True
                 headers = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}
-                if not _SECURITY_HEADER_NAMES <= present:
+                if not present >= _SECURITY_HEADER_NAMES:
                     headers += [h for h in SECURITY_HEADERS if h[0] not in present]
                     message = {**message, "headers": headers}
             await send(message)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
@@ -23,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import db, logs, metrics
@@ -173,7 +173,8 @@ class Service:
             if error.status_code == 422 and not isinstance(error.detail, list):
                 detail = error.detail
                 item: dict[str, Any] = {"loc": ["request"], "type": "value_error",
-                                        "msg": str(detail.get("message", detail) if isinstance(detail, dict) else detail)}
+                                        "msg": str(detail.get("message", detail) if isinstance(detail, dict)
+                                                   else detail)}
                 if isinstance(detail, dict):
                     item["ctx"] = detail
                 return JSONResponse({"detail": [item]}, status_code=422, headers=error.headers)

@@ -104,7 +104,10 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]) -> None:
+RawRecord = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]  # key, value, headers
+
+
+async def produce(bootstrap: str, topic: str, records: list[RawRecord]) -> None:
     """Write raw records with a plain aiokafka producer, as an HR or intranet system would."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()

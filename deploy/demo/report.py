@@ -121,7 +121,8 @@ def exactness(outcome: Outcome) -> list[str]:
 
 def whereabouts(urls: dict[str, str], kafka: str, database: str, logs: str) -> list[str]:
     lines = title("Where things are")
-    lines += [f"   {name:<13} API docs {url}/docs   metrics {url}/metrics" for name, url in urls.items() if name != "web"]
+    lines += [f"   {name:<13} API docs {url}/docs   metrics {url}/metrics"
+              for name, url in urls.items() if name != "web"]
     if "web" in urls:
         lines.append(f"   web front     {urls['web']}/  (hub, studio, dashboard; demo sign-in)")
     lines += [f"   Kafka {kafka}   PostgreSQL {database}", f"   Logs (JSON lines) {logs}"]

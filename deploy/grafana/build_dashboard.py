@@ -15,7 +15,8 @@ def panel(pid: int, title: str, exprs: list[tuple[str, str]], x: int, y: int, un
         "id": pid, "type": kind, "title": title, "datasource": {"type": "prometheus", "uid": "${datasource}"},
         "gridPos": {"h": 8, "w": w, "x": x, "y": y},
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "targets": [{"refId": chr(65 + i), "expr": expr, "legendFormat": legend} for i, (expr, legend) in enumerate(exprs)],
+        "targets": [{"refId": chr(65 + i), "expr": expr, "legendFormat": legend}
+                    for i, (expr, legend) in enumerate(exprs)],
     }
 
 
@@ -26,11 +27,13 @@ def row(pid: int, title: str, y: int) -> dict:
 
 PANELS = [
     row(1, "Operations", 0),
-    panel(2, "HTTP requests by status", [("sum by (status) (rate(portevoix_http_requests_total[5m]))", "{{status}}")], 0, 1, "reqps"),
+    panel(2, "HTTP requests by status", [
+        ("sum by (status) (rate(portevoix_http_requests_total[5m]))", "{{status}}")], 0, 1, "reqps"),
     panel(3, "HTTP p99 latency by route", [(
         "histogram_quantile(0.99, sum by (le, route) (rate(portevoix_http_request_duration_seconds_bucket[5m])))",
         "{{route}}")], 8, 1, "s"),
-    panel(4, "Consumer lag", [("sum by (consumer, topic) (portevoix_consumer_lag_records)", "{{consumer}} ← {{topic}}")], 16, 1),
+    panel(4, "Consumer lag", [
+        ("sum by (consumer, topic) (portevoix_consumer_lag_records)", "{{consumer}} ← {{topic}}")], 16, 1),
     panel(5, "Events consumed by outcome", [(
         "sum by (outcome) (rate(portevoix_events_consumed_total[5m]))", "{{outcome}}")], 0, 9, "ops"),
     panel(6, "Dead-lettered (15 min)", [(
@@ -40,16 +43,20 @@ PANELS = [
         ("sum by (instance) (portevoix_outbox_backlog_events)", "backlog {{instance}}"),
         ("max by (instance) (portevoix_outbox_oldest_age_seconds)", "age (s) {{instance}}")], 16, 9),
     panel(8, "Notifications by channel and outcome", [(
-        "sum by (channel, outcome) (rate(portevoix_notifications_total[5m]))", "{{channel}} {{outcome}}")], 0, 17, "ops"),
+        "sum by (channel, outcome) (rate(portevoix_notifications_total[5m]))", "{{channel}} {{outcome}}")],
+        0, 17, "ops"),
     panel(9, "Process memory", [("process_resident_memory_bytes", "{{instance}}")], 8, 17, "bytes"),
     panel(10, "Process CPU", [("rate(process_cpu_seconds_total[5m])", "{{instance}}")], 16, 17, "percentunit"),
     row(11, "KPIs", 25),
     panel(12, "Clicks (unique human) by subsidiary", [(
-        "sum by (subsidiary) (portevoix_business_kpi{kpi=\"clicks_unique_human\", tenant=~\"$tenant\", subsidiary!=\"\"})", "{{subsidiary}}")], 0, 26),
+        "sum by (subsidiary) (portevoix_business_kpi{kpi=\"clicks_unique_human\", tenant=~\"$tenant\", "
+        "subsidiary!=\"\"})", "{{subsidiary}}")], 0, 26),
     panel(13, "Shares by subsidiary", [(
-        "sum by (subsidiary) (portevoix_business_kpi{kpi=\"shares\", tenant=~\"$tenant\", subsidiary!=\"\"})", "{{subsidiary}}")], 8, 26),
+        "sum by (subsidiary) (portevoix_business_kpi{kpi=\"shares\", tenant=~\"$tenant\", "
+        "subsidiary!=\"\"})", "{{subsidiary}}")], 8, 26),
     panel(14, "Enrolments by subsidiary (all time)", [(
-        "sum by (subsidiary) (portevoix_business_kpi{kpi=\"ambassadors_enrolled\", tenant=~\"$tenant\", subsidiary!=\"\"})", "{{subsidiary}}")], 16, 26),
+        "sum by (subsidiary) (portevoix_business_kpi{kpi=\"ambassadors_enrolled\", tenant=~\"$tenant\", "
+        "subsidiary!=\"\"})", "{{subsidiary}}")], 16, 26),
 ]
 
 DASHBOARD = {

@@ -113,9 +113,8 @@ def find_pids_with_arg(arg: str) -> list[int]:
     a safety net for processes whose pid file was lost, without matching anyone else's."""
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            if arg in pid_cmdline(int(entry.name)):
-                found.append(int(entry.name))
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and arg in pid_cmdline(int(entry.name)):
+            found.append(int(entry.name))
     return found
 
 

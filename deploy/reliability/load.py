@@ -156,7 +156,8 @@ class Load:
         expect(await d.put("/v1/admin/channels/webhook", json={"url": webhook_url, "secret": secret},
                            headers=self.admin), 200, what="webhook channel")
         t.source = f"{t.name}-social"
-        created = expect(await self.http["tracking"].post(f"/v1/webhook-sources/{t.source}/secrets", headers=self.admin),
+        created = expect(await self.http["tracking"].post(f"/v1/webhook-sources/{t.source}/secrets",
+                                                          headers=self.admin),
                          201, what="webhook source")
         t.secret = created["secret"]
         people = [f"e{n:05d}" for n in range(ambassadors)]

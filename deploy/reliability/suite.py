@@ -77,7 +77,8 @@ async def nothing(world: World) -> None:
 
 FAULTS = [
     Fault("baseline", "none (baseline)", nothing),
-    *(Fault(f"kill-{s}", f"kill -9 {s}, restart", kill(s)) for s in ("content", "distribution", "tracking", "reporting")),
+    *(Fault(f"kill-{s}", f"kill -9 {s}, restart", kill(s))
+      for s in ("content", "distribution", "tracking", "reporting")),
     Fault("kafka", "Kafka broker stopped, restarted", kafka_restart),
     Fault("postgres", "PostgreSQL stopped, restarted", postgres_restart),
     Fault("webhook-target", "webhook target answers 500, recovers", webhook_target_failing),

@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, ValidationError
 
 from services.content import api, handlers
+from services.content.domain import IllegalTransition, SelfApproval
 from services.content.watch import api as watch_api
 from services.content.watch import handlers as watch
-from services.content.domain import IllegalTransition, SelfApproval
 from shared import topics
 from shared.events import ContentPublished
 from shared.service import Service, serve

@@ -65,7 +65,8 @@ async def insert(conn: asyncpg.Connection, tenant: str, content_id: UUID, fields
     return _row(record)
 
 
-async def get(conn: asyncpg.Connection, tenant: str, content_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+async def get(conn: asyncpg.Connection, tenant: str, content_id: UUID, *,
+              for_update: bool = False) -> dict[str, Any] | None:
     lock = " FOR UPDATE" if for_update else ""
     return _row(await conn.fetchrow(f"SELECT {COLUMNS} FROM contents WHERE tenant = $1 AND id = $2{lock}",
                                     tenant, content_id))

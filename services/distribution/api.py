@@ -7,7 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
-from services.distribution.domain import ConsentTextOutdated, EmployeeGone, EnrolmentRefused, NotEnrolled, UnknownEmployee
+from services.distribution.domain import (
+    ConsentTextOutdated,
+    EmployeeGone,
+    EnrolmentRefused,
+    NotEnrolled,
+    UnknownEmployee,
+)
 from services.distribution.handlers import directory, enrolment, fanout
 from services.distribution.models import (
     ConsentStatus,

@@ -6,8 +6,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
 import httpx
+from fastapi import FastAPI
 from pydantic import Field, SecretStr
 
 from services.distribution import admin_api, api, channels, domain, scim_api

@@ -164,7 +164,8 @@ async def insert_consent_text(conn: asyncpg.Connection, tenant: str, version: st
 
 async def consent_text(conn: asyncpg.Connection, tenant: str, version: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT version, text, reconsent_within_days, published_at FROM consent_texts WHERE tenant = $1 AND version = $2",
+        "SELECT version, text, reconsent_within_days, published_at FROM consent_texts "
+        "WHERE tenant = $1 AND version = $2",
         tenant, version)
 
 
@@ -304,7 +305,8 @@ async def start_fanout(conn: asyncpg.Connection, tenant: str, content_id: str, a
     bounds = slice_bounds(slices)
     await conn.execute(
         """INSERT INTO fanout_slices (tenant, content_id, slice, after_id, last_id, audience, tags, traceparent)
-           SELECT $1, $2, s, a, l, $6::jsonb, $7, $8 FROM unnest($3::smallint[], $4::uuid[], $5::uuid[]) AS t(s, a, l)""",
+           SELECT $1, $2, s, a, l, $6::jsonb, $7, $8
+           FROM unnest($3::smallint[], $4::uuid[], $5::uuid[]) AS t(s, a, l)""",
         tenant, content_id, [b[0] for b in bounds], [b[1] for b in bounds], [b[2] for b in bounds], audience, tags,
         traceparent)
 
@@ -356,7 +358,8 @@ async def advance_fanout(conn: asyncpg.Connection, tenant: str, content_id: str,
         await conn.execute("DELETE FROM fanout_slices WHERE tenant = $1 AND content_id = $2 AND slice = $3",
                            tenant, content_id, slice)
     else:
-        await conn.execute("UPDATE fanout_slices SET after_id = $4 WHERE tenant = $1 AND content_id = $2 AND slice = $3",
+        await conn.execute("UPDATE fanout_slices SET after_id = $4 "
+                           "WHERE tenant = $1 AND content_id = $2 AND slice = $3",
                            tenant, content_id, slice, after)
 
 
@@ -424,7 +427,8 @@ async def follow_up_sent_messages(conn: asyncpg.Connection, tenant: str, content
                 due_at)
            SELECT tenant, gen_random_uuid(), notification_id, ambassador_id, content_id, channel, $3, now()
            FROM notifications
-           WHERE tenant = $1 AND content_id = $2 AND status = 'sent' AND channel = ANY($4) AND external_ref IS NOT NULL""",
+           WHERE tenant = $1 AND content_id = $2 AND status = 'sent' AND channel = ANY($4)
+             AND external_ref IS NOT NULL""",
         tenant, content_id, action, list(channels))
     return int(status.split()[-1])
 
@@ -605,7 +609,8 @@ async def erase_employee(conn: asyncpg.Connection, tenant: str, employee_id: str
         "DELETE FROM employees WHERE tenant = $1 AND employee_id = $2 RETURNING version", tenant, tombstone)
     erased = await conn.fetchval(
         """UPDATE employees SET employee_id = $3, email = NULL, given_name = NULL, family_name = NULL,
-                manager_id = NULL, erased_at = now(), version = greatest(version, coalesce($4::bigint, 0)), updated_at = now()
+                manager_id = NULL, erased_at = now(), version = greatest(version, coalesce($4::bigint, 0)),
+                updated_at = now()
            WHERE tenant = $1 AND employee_id = $2 RETURNING true""", tenant, employee_id, tombstone, previous)
     if not erased:
         return False
@@ -887,7 +892,8 @@ def _compile(node: domain.Filter, operand: Any, params: list[Any]) -> str:
         case domain.Present(path):
             target = operand(path)
             if isinstance(target, _Elements):
-                return f"EXISTS (SELECT 1 FROM {target.sql} AS x(v) WHERE coalesce(x.v->>{_literal(target.sub)}, '') <> '')"
+                return (f"EXISTS (SELECT 1 FROM {target.sql} AS x(v) "
+                        f"WHERE coalesce(x.v->>{_literal(target.sub)}, '') <> '')")
             return f"coalesce({target.sql}, '') <> ''"
         case domain.Compare(path, op, value):
             target = operand(path)

@@ -212,8 +212,9 @@ async def receive_webhook(pool: asyncpg.Pool, call: WebhookCall, *, known: Known
 def validate_batch(body: bytes, max_events: int, now: datetime) -> tuple[list[tuple[int, WebhookEvent]],
                                                                         list[Rejection]]:
     """Each event on its own: a bad one is rejected with its reason, the others go on."""
+    rejected: list[Rejection] = []
     try:  # the usual case, every event well-formed: parsed and validated in one call, in Rust
-        checked, rejected = list(enumerate(WebhookBatch.model_validate_json(body).events)), []
+        checked = list(enumerate(WebhookBatch.model_validate_json(body).events))
     except ValidationError:
         checked, rejected = _validate_one_by_one(parse_batch(body))
     if len(checked) + len(rejected) > max_events:

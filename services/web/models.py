@@ -52,11 +52,14 @@ class TrainingKit(BaseModel):
     read_at: datetime | None
 
 
+KitLanguage = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+KitText = Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
 class TrainingKitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    texts: dict[Annotated[str, Field(pattern=r"^[a-z]{2}$")], Annotated[str, Field(min_length=1, max_length=20_000)]] = \
-        Field(min_length=1, max_length=10, description="The kit per language (en, fr…)")
+    texts: dict[KitLanguage, KitText] = Field(min_length=1, max_length=10, description="The kit per language (en, fr…)")
 
 
 class TrainingKitWritten(BaseModel):

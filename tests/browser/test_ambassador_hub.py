@@ -102,7 +102,8 @@ async def test_an_employee_enrols_shares_a_post_and_sees_the_click_counted(stack
     async def counted() -> bool:
         await page.click("#refresh-results")
         await page.wait_for_timeout(300)
-        mine = {k: await page.locator(f"#my-kpis [data-kpi={k}] .value").text_content() for k in ("clicks_total", "shares")}
+        mine = {k: await page.locator(f"#my-kpis [data-kpi={k}] .value").text_content()
+                for k in ("clicks_total", "shares")}
         return mine == {"clicks_total": "1", "shares": "1"}
     await eventually(counted, timeout=30)
     # The leaderboard names only ambassadors who opted in: not E1, until E1 chooses to be named

@@ -57,7 +57,8 @@ async def test_publishes_then_retires_on_time_and_refuses_illegal_schedules(kafk
                                     headers=token(tenant, "approver"))
         assert refused.status_code == 409 and refused.json()["detail"]["state"] == "draft"
         backwards = await client.post(f"/v1/contents/{content_id}/schedule",
-                                      json={"publish_at": at(60), "expire_at": at(30)}, headers=token(tenant, "approver"))
+                                      json={"publish_at": at(60), "expire_at": at(30)},
+                                      headers=token(tenant, "approver"))
         assert backwards.status_code == 422
 
         await schedule(client, tenant, content_id, publish_in=0.5, expire_in=1.5)

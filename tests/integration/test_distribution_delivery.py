@@ -285,7 +285,8 @@ async def test_a_dead_endpoint_ends_in_the_dlq_and_a_slow_one_holds_nobody_else(
     dead, slow, fine = new_tenant(), new_tenant(), new_tenant()
     await set_channel(world, dead, "webhook", world.dead_url, WEBHOOK_SECRET)  # nothing listens there
     await set_channel(world, slow, "webhook", f"{world.receiver_url}/slow", WEBHOOK_SECRET)
-    dead_ids = await hire_and_enrol(world, kafka_bootstrap, dead, {f"d{n}": {"channels": ["webhook"]} for n in range(3)})
+    dead_ids = await hire_and_enrol(world, kafka_bootstrap, dead,
+                                    {f"d{n}": {"channels": ["webhook"]} for n in range(3)})
     slow_ids = await hire_and_enrol(world, kafka_bootstrap, slow, {"s": {"channels": ["webhook"]}})
     await hire_and_enrol(world, kafka_bootstrap, fine, {"f": {"channels": ["email"]}})
     failed_before = metrics.NOTIFICATIONS.labels("webhook", "failed")._value.get()
@@ -356,9 +357,8 @@ async def test_the_weekly_budget_defers_alerts_beyond_it_across_channels(world: 
     contents = [str(uuid.uuid4()) for _ in range(4)]
     for content_id in contents:  # one by one: the budget counts what was sent
         await produce(kafka_bootstrap, CONTENT_LIFECYCLE.name, [record_of(content_event(tenant, content_id))])
-        await eventually(lambda: read_topic(kafka_bootstrap, NOTIFICATIONS.name,
-                                            lambda r: header(r, "ce_tenantid") == tenant
-                                            and data(r)["content_id"] == content_id, timeout=5))
+        notified = of_content(tenant, content_id)
+        await eventually(lambda: read_topic(kafka_bootstrap, NOTIFICATIONS.name, notified, timeout=5))  # noqa: B023
     sent = await read_topic(kafka_bootstrap, NOTIFICATIONS.name, of(tenant, "notification.sent"), expect=3, settle=1.0)
     [deferred] = await read_topic(kafka_bootstrap, NOTIFICATIONS.name, of(tenant, "notification.deferred"))
     assert len(sent) == 3 and len(world.mailbox.to("busy@acme.example")) == 3  # alerts_per_week = 3
@@ -439,3 +439,8 @@ async def test_an_opt_out_racing_a_fan_out_leaves_nothing_live_for_the_one_who_l
         cancelled = await notifications(kafka_bootstrap, tenant, "notification.cancelled", expect=len(late))
         assert late <= set(cancelled)
 
+
+
+def of_content(tenant: str, content_id: str):  # noqa: ANN201
+    """Records of the tenant about one content."""
+    return lambda r: header(r, "ce_tenantid") == tenant and data(r)["content_id"] == content_id

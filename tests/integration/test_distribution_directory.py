@@ -15,12 +15,22 @@ import httpx
 import pytest
 
 from services.distribution.main import DistributionSettings, create_app
+from shared.auth import holder_digest
 from shared.envelope import new_event
 from shared.events import Audience, ContentPublished, EmployeeDeparted, EmployeeUpserted
 from shared.topics import AMBASSADORS, CONTENT_LIFECYCLE, HR_EMPLOYEES, NOTIFICATIONS
 from tests.integration.test_distribution_slice import binary, processed
-from shared.auth import holder_digest
-from tests.support import IDENTITY_KEY, eventually, header, new_tenant, produce, read_topic, running, settings_for, token
+from tests.support import (
+    IDENTITY_KEY,
+    eventually,
+    header,
+    new_tenant,
+    produce,
+    read_topic,
+    running,
+    settings_for,
+    token,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -437,7 +447,8 @@ async def test_groups_and_preferences_target_the_fan_out(
     security, _ = content(["security"])
     await produce(kafka_bootstrap, CONTENT_LIFECYCLE.name, [binary(_)])
     [sent] = await read_topic(kafka_bootstrap, NOTIFICATIONS.name,
-                              lambda r: of(tenant, "notification.sent")(r) and json.loads(r.value)["content_id"] == security,
+                              lambda r: of(tenant, "notification.sent")(r)
+                              and json.loads(r.value)["content_id"] == security,
                               settle=1.0)
     assert json.loads(sent.value)["ambassador_id"] == ids["e-cyber"]  # e-picky wants hiring only
 

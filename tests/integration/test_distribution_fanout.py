@@ -49,7 +49,8 @@ async def enrol(pool: asyncpg.Pool, tenant: str, count: int, subsidiary: str = "
     async with pool.acquire() as conn:
         await conn.executemany(
             """INSERT INTO employees (tenant, employee_id, email, subsidiary, department, site, country, language,
-                   version, effective_at) VALUES ($1, $2, $2 || '@acme.example', $3, 'Sales', 'Lyon', 'FR', 'fr-FR', 1, $4)""",
+                   version, effective_at)
+               VALUES ($1, $2, $2 || '@acme.example', $3, 'Sales', 'Lyon', 'FR', 'fr-FR', 1, $4)""",
             [(tenant, e, subsidiary, now) for e in ids.values()])
         await conn.executemany(
             """INSERT INTO ambassadors (tenant, ambassador_id, employee_id, consent_text_version, consent_expires_at)

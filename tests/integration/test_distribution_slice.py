@@ -16,7 +16,7 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from services.distribution.main import DistributionSettings, create_app
-from shared.envelope import CloudEvent, STRUCTURED, new_event, record_key, to_structured
+from shared.envelope import STRUCTURED, CloudEvent, new_event, record_key, to_structured
 from shared.events import (
     Audience,
     ContentPublished,
@@ -27,8 +27,8 @@ from shared.events import (
     ShareText,
 )
 from shared.topics import AMBASSADORS, CONTENT_LIFECYCLE, HR_EMPLOYEES, NOTIFICATIONS
-from tests.support import kafka_record as binary
 from tests.support import eventually, header, new_tenant, produce, read_topic, running, settings_for, token
+from tests.support import kafka_record as binary
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ from shared.events import IntranetContentSubmitted
 from shared.outbox import OutboxRelay
 from shared.service import Service
 from shared.settings import ServiceSettings
-from tests.support import kafka_record as binary
 from tests.support import eventually, header, new_tenant, produce, read_topic, running, settings_for
+from tests.support import kafka_record as binary
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).parent / "mechanisms_migrations"
@@ -69,7 +69,8 @@ async def test_duplicate_deliveries_have_one_effect_in_both_cloudevents_modes(ka
     first, second = submitted(tenant, "a"), submitted(tenant, "b")
     async with running(service.http_app()):
         # the same event three times (binary, binary, structured) and another one in structured mode
-        await produce(kafka_bootstrap, TOPIC.name, [binary(first), binary(first), structured(first), structured(second)])
+        await produce(kafka_bootstrap, TOPIC.name,
+                      [binary(first), binary(first), structured(first), structured(second)])
         rows = await eventually(lambda: _at_least(service, tenant, 2))
         await asyncio.sleep(1.0)  # give a wrongly counted duplicate the time to show
         rows = await effects(service, tenant)
@@ -81,7 +82,8 @@ async def _at_least(service: Service, tenant: str, n: int):
     return rows if len(rows) >= n else None
 
 
-async def test_malformed_and_unknown_records_go_to_the_dlq_and_the_partition_keeps_flowing(kafka_bootstrap, database_url):
+async def test_malformed_and_unknown_records_go_to_the_dlq_and_the_partition_keeps_flowing(
+        kafka_bootstrap, database_url):
     service = mechanism_service(kafka_bootstrap, database_url)
     tenant = new_tenant()
     key = record_key(tenant, "same-partition")
@@ -176,7 +178,8 @@ CRASHING_WRITER = textwrap.dedent("""
 """)
 
 
-async def test_outbox_event_committed_before_a_crash_is_published_exactly_once_after_restart(kafka_bootstrap, database_url):
+async def test_outbox_event_committed_before_a_crash_is_published_exactly_once_after_restart(
+        kafka_bootstrap, database_url):
     service = mechanism_service(kafka_bootstrap, database_url)
     tenant = new_tenant()
     pool = await db.create_pool(database_url, service.schema)

@@ -79,7 +79,8 @@ async def test_sigterm_stops_gracefully_and_sigkill_mid_stream_loses_and_doubles
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             item = (await client.post("/v1/contents", headers=token(tenant, "editor", subject="ed"), json={
                 "title": "Before the stop", "url": "https://acme.example/a", "language": "en"})).json()
-            published = await client.post(f"/v1/contents/{item['id']}/publish", headers=token(tenant, "approver", subject="ap"))
+            published = await client.post(f"/v1/contents/{item['id']}/publish",
+                                          headers=token(tenant, "approver", subject="ap"))
             assert published.status_code == 200, published.text
         process.send_signal(signal.SIGTERM)
         # uvicorn re-raises the signal once shut down, so the exit status is SIGTERM's

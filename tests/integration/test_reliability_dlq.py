@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -74,7 +74,8 @@ def bad_records(tenant: str, topic: str) -> dict[str, tuple[bytes, bytes, list[t
     return {
         "malformed": (key, b"{not json", ce(tenant, known_type, f"malformed-{run}", b"")),
         "not a cloudevent": (key, b'{"a": 1}', [("x-test-marker", f"notce-{run}".encode())]),
-        "oversized": (key, json.dumps({"blob": "x" * 600_000}).encode(), ce(tenant, known_type, f"oversized-{run}", b"")),
+        "oversized": (key, json.dumps({"blob": "x" * 600_000}).encode(),
+                      ce(tenant, known_type, f"oversized-{run}", b"")),
         "unknown type": (key, b"{}", ce(tenant, "com.example.v99.unknown", f"unknowntype-{run}", b"")),
         "no tenant": (key, b"{}", ce(None, known_type, f"notenant-{run}", b"")),
         "invalid data": (key, b'{"nonsense": true}', ce(tenant, known_type, f"invalid-{run}", b"")),
@@ -114,8 +115,8 @@ async def test_bad_records_of_every_topic_land_in_its_dlq_with_their_cause_and_n
     for topic, groups in CONSUMED.items():
         markers = {marker for _, _, marker in sent[topic].values()}
         expected = len(markers) * len(groups)
-        letters = await read_topic(kafka_bootstrap, f"{topic}.dlq",
-                                   lambda r: header(r, "x-test-marker") in markers, expect=expected, timeout=60)
+        letters = await read_topic(kafka_bootstrap, f"{topic}.dlq", lambda r, markers=markers: header(
+            r, "x-test-marker") in markers, expect=expected, timeout=60)
         seen = {(header(r, "x-test-marker"), header(r, "x-portevoix-dlq-consumer")) for r in letters}
         assert seen == {(m, g) for m in markers for g in groups}, (topic, seen)
         assert len(letters) == expected, f"{topic}: each bad record dead-lettered once per group"
@@ -127,10 +128,8 @@ async def test_bad_records_of_every_topic_land_in_its_dlq_with_their_cause_and_n
         assert "tenantid" in causes["notenant"] and "not a CloudEvent" in causes["notce"]
         # No consumer stuck: every group has committed past every bad record.
         for group in groups:
-            async def past() -> bool:
-                offsets = await committed(kafka_bootstrap, f"{group}.{topic}", topic)
-                return all(offsets.get(p, 0) > o for p, o, _ in sent[topic].values())
-            await eventually(past, timeout=60)
+            await eventually(lambda group=group, topic=topic: _past_bad_records(
+                kafka_bootstrap, f"{group}.{topic}", topic, sent[topic].values()), timeout=60)
 
     async def employee_stored() -> bool:
         conn = await asyncpg.connect(database_url)
@@ -200,3 +199,10 @@ async def test_a_replayed_dead_letter_is_processed_and_a_second_replay_has_no_ef
 
 async def _inbox_has(conn: asyncpg.Connection, event_id: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM distribution.inbox WHERE event_id = $1", event_id))
+
+
+async def _past_bad_records(kafka_bootstrap: str, group: str, topic: str,
+                            bad: Iterable[tuple[int, int, str]]) -> bool:
+    """Has ``group`` committed past every bad record of ``topic``?"""
+    offsets = await committed(kafka_bootstrap, group, topic)
+    return all(offsets.get(p, 0) > o for p, o, _ in bad)

@@ -25,8 +25,8 @@ from shared.events import (
     NotificationSent,
 )
 from shared.topics import Topic
-from tests.support import kafka_record as record
 from tests.support import eventually, new_tenant, produce, running, settings_for, token
+from tests.support import kafka_record as record
 
 pytestmark = pytest.mark.integration
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]

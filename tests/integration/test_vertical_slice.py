@@ -53,7 +53,8 @@ def duplicates_seen_by_reporting() -> float:
     return metrics.EVENTS_CONSUMED.labels(topics.ENGAGEMENTS.name, "reporting", "duplicate")._value.get()
 
 
-async def test_published_content_reaches_the_right_ambassadors_and_each_click_counts_once(kafka_bootstrap, database_url):
+async def test_published_content_reaches_the_right_ambassadors_and_each_click_counts_once(
+        kafka_bootstrap, database_url):
     tenant = new_tenant()
     s = lambda cls: settings_for(cls, kafka_bootstrap, database_url)  # noqa: E731
     async with contextlib.AsyncExitStack() as stack:
@@ -106,7 +107,8 @@ async def test_published_content_reaches_the_right_ambassadors_and_each_click_co
                                     headers=token(tenant, "analyst"))
             return r.json()["kpis"]
 
-        counted = await eventually(lambda: _when(kpis, lambda k: k["clicks_total"] == 1 and k["notified_ambassadors"] == 1))
+        counted = await eventually(
+            lambda: _when(kpis, lambda k: k["clicks_total"] == 1 and k["notified_ambassadors"] == 1))
         assert counted["contents_published"] == 1
         assert counted["ambassadors_enrolled"] == 2
         assert await feed_of("E3") == []  # SUB-B is outside the audience

@@ -108,7 +108,8 @@ def test_a_subsidiary_override_adds_terms_and_replaces_what_it_sets():
     assert merged.max_length == {"x": 200, "linkedin": 3000}
     assert merged.mandatory_disclosure == "#staff"  # not set by the override: inherited
     assert merged.country_disclosures == {"US": "#ad", "GB": "#ad"}
-    assert charters.effective(group, Charter.model_validate({"mandatory_disclosure": None})).mandatory_disclosure is None
+    cleared = Charter.model_validate({"mandatory_disclosure": None})
+    assert charters.effective(group, cleared).mandatory_disclosure is None
 
 
 def test_near_duplicate_variants_are_warned_per_network_and_language():

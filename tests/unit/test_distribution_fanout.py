@@ -12,8 +12,7 @@ from typing import Any
 
 from services.distribution import domain
 from services.distribution.handlers.ambassadors import SOURCE
-from services.distribution.handlers.fanout import (Policy, _Content, _Decisions, _PageEncoder, link_codes,
-                                                   random_uuids)
+from services.distribution.handlers.fanout import Policy, _Content, _Decisions, _PageEncoder, link_codes, random_uuids
 from services.distribution.repository import slice_bounds
 from shared.envelope import binary_record, from_kafka, typed
 from shared.events import Audience, NotificationDeferred, NotificationSent, ShareText
@@ -68,7 +67,8 @@ def test_the_pages_decisions_are_the_domains_decisions() -> None:
                 (str(uuid.uuid4()), "DE02", None, None, None, "UTC"),
                 (str(uuid.uuid4()), "FR01", ["de"], None, None, "UTC"),
                 (str(uuid.uuid4()), "FR01", None, (time(21), time(7)), None, "UTC"),
-                (str(uuid.uuid4()), "FR01", None, (time(21), time(7)), None, "America/New_York"),  # 16:30 there: not quiet
+                # 16:30 there: not quiet
+                (str(uuid.uuid4()), "FR01", None, (time(21), time(7)), None, "America/New_York"),
                 (str(uuid.uuid4()), "FR01", None, None, week, "UTC"),
                 (str(uuid.uuid4()), "FR01", None, None, None, "UTC")]]
     decide = _Decisions(content, policy, NOW)
@@ -83,7 +83,8 @@ def test_the_pages_decisions_are_the_domains_decisions() -> None:
             assert decide.variant(str(row["ambassador_id"])) == domain.variant_for(
                 "c1", str(row["ambassador_id"]), texts)
     assert [decide.targets(r) for r in rows] == [True, True, False, False, True, True, True, True]
-    assert [bool(decide.deferral(r, "email", r["budget_used"])) for r in rows] == [False, False, False, False, True, False, True, False]
+    assert [bool(decide.deferral(r, "email", r["budget_used"])) for r in rows] == [
+        False, False, False, False, True, False, True, False]
 
 
 def test_the_pages_encoded_events_are_the_envelopes_records() -> None:

@@ -27,7 +27,8 @@ def test_binary_mode_round_trip_keeps_attributes_and_typed_data():
     assert record.headers["ce_type"] == "hr.employee.departed"
     parsed = typed(from_kafka(record.value, headers(record)), "hr.employees.v1")
     assert (parsed.id, parsed.source, parsed.tenantid, parsed.subject) == (event.id, event.source, "acme", "E1")
-    assert parsed.data == EmployeeDeparted(employee_id="E1", effective_at=datetime(2026, 3, 1, 8, tzinfo=UTC), version=4)
+    assert parsed.data == EmployeeDeparted(employee_id="E1", effective_at=datetime(2026, 3, 1, 8, tzinfo=UTC),
+                                           version=4)
 
 
 def test_structured_mode_is_accepted_including_data_base64():
@@ -36,7 +37,8 @@ def test_structured_mode_is_accepted_including_data_base64():
     body = json.loads(to_structured(event))
     import base64
     body["data_base64"] = base64.b64encode(json.dumps(body.pop("data")).encode()).decode()
-    parsed = typed(from_kafka(json.dumps(body).encode(), [("Content-Type", b"application/cloudevents+json; charset=utf-8")]))
+    structured = [("Content-Type", b"application/cloudevents+json; charset=utf-8")]
+    parsed = typed(from_kafka(json.dumps(body).encode(), structured))
     assert parsed.data.version == 4
 
 

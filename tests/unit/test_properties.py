@@ -23,7 +23,8 @@ header_names = st.sampled_from(["ce_id", "ce_type", "ce_source", "ce_specversion
 header_values = st.one_of(st.binary(max_size=40), st.sampled_from(
     [b"1.0", b"0.3", b"application/cloudevents+json", b"application/json", b"content.published",
      b"2026-01-01T00:00:00Z", b"\xff\xfe", b""]))
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+json_values = st.recursive(json_scalars,
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
                                                                                          max_size=4), max_leaves=12)
 structured = st.fixed_dictionaries({}, optional={
@@ -33,7 +34,8 @@ structured = st.fixed_dictionaries({}, optional={
 
 
 @PROPERTY
-@given(value=st.one_of(st.none(), st.binary(max_size=200), structured, json_values.map(lambda v: json.dumps(v).encode())),
+@given(value=st.one_of(st.none(), st.binary(max_size=200), structured,
+                       json_values.map(lambda v: json.dumps(v).encode())),
        headers=st.lists(st.tuples(header_names, header_values), max_size=10))
 def test_any_record_parses_to_an_event_or_an_envelope_error(value: bytes | None,
                                                             headers: list[tuple[str, bytes]]) -> None:

@@ -98,9 +98,9 @@ async def headcount(pool: asyncpg.Pool, principal: Principal, at: datetime, subs
     subsidiary-scoped caller stays in his own subtree."""
     scope = subsidiary or principal.subsidiary
     async with pool.acquire() as conn:
-        if principal.subsidiary is not None:
-            if scope not in await repository.subtree(conn, principal.tenant, principal.subsidiary):
-                raise OutOfScope(f"{scope!r} is outside your subsidiary {principal.subsidiary!r}")
+        if principal.subsidiary is not None and scope not in await repository.subtree(
+                conn, principal.tenant, principal.subsidiary):
+            raise OutOfScope(f"{scope!r} is outside your subsidiary {principal.subsidiary!r}")
         units = await repository.subtree(conn, principal.tenant, scope) if scope else None
         row = await repository.headcount(conn, principal.tenant, at, units)
     return {"at": at, "subsidiary": scope, "headcount": row["headcount"], "enrolled": row["enrolled"]}

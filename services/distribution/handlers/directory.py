@@ -83,7 +83,8 @@ async def sweep_once(pool: asyncpg.Pool, retention_days: float) -> tuple[int, in
     async with pool.acquire() as conn, conn.transaction():
         cutoff = domain.retention_cutoff(datetime.now(UTC), retention_days)
         for row in await repository.departed_past_retention(conn, cutoff, SWEEP_BATCH):
-            erased += await _each(conn, "retention erasure", erase(conn, row["tenant"], row["employee_id"], "retention"))
+            erased += await _each(conn, "retention erasure",
+                                  erase(conn, row["tenant"], row["employee_id"], "retention"))
     return lapsed, erased
 
 
