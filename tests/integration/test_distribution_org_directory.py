@@ -4,6 +4,7 @@ analysts, and only their own subtree to a subsidiary's staff."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,9 +14,12 @@ import pytest
 
 from services.distribution.main import DistributionSettings, create_app
 from shared.envelope import new_event
-from shared.events import EmployeeUpserted
+from shared.events import Audience, EmployeeUpserted, Network, ShareText
+from shared.topics import CONTENT_LIFECYCLE, NOTIFICATIONS
 from tests.integration.test_distribution_directory import admin, enrol, feed_hr
-from tests.support import new_tenant, running, settings_for, token
+from tests.integration.test_distribution_slice import data, of, published
+from tests.support import kafka_record as binary
+from tests.support import new_tenant, produce, read_topic, running, settings_for, token
 
 pytestmark = pytest.mark.integration
 TREE = [("GRP", "Acme group", None), ("FR", "Acme France", "GRP"), ("FR-LYO", "Acme Lyon", "FR"),
@@ -109,3 +113,17 @@ async def test_the_org_directory_refuses_employees_and_anonymous_callers(
     empty = await client.get("/v1/directory/org", headers=token(tenant, "editor", subject="ed"))
     assert empty.json() == {"scope": None, "subsidiaries": [], "sites": [], "countries": [], "languages": [],
                             "groups": []}
+
+
+async def test_a_post_for_a_subsidiary_reaches_its_whole_subtree_and_no_other(
+        client: httpx.AsyncClient, kafka_bootstrap: str, database_url: str) -> None:
+    """Audience FR: FR's and FR-LYO's ambassadors (a unit below FR), not DE's."""
+    tenant = await org_world(client, kafka_bootstrap, database_url)
+    ids = {e: (await enrol(client, tenant, e)).json()["ambassador_id"] for e in ("ly-1", "de-1")}
+    content_id = str(uuid.uuid4())
+    event = published(tenant, content_id, Audience(subsidiaries=["FR"]),
+                      [ShareText(network=Network.linkedin, language="fr", text="Bonne nouvelle")])
+    await produce(kafka_bootstrap, CONTENT_LIFECYCLE.name, [binary(event)])
+    sent = await read_topic(kafka_bootstrap, NOTIFICATIONS.name, of(tenant, "notification.sent"), expect=2, settle=2.0)
+    assert sorted(data(r)["subsidiary"] for r in sent) == ["FR", "FR-LYO"]  # fr-1 (enrolled in org_world), ly-1
+    assert ids["de-1"] not in {data(r)["ambassador_id"] for r in sent}

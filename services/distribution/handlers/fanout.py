@@ -58,6 +58,15 @@ class Policy:
 WAKE_CHANNEL = "portevoix_fanout_"  # + schema: the consumer's commit wakes the workers
 
 
+async def _with_subtrees(conn: asyncpg.Connection, tenant: str, audience: Audience) -> Audience:
+    """The audience with each subsidiary it names standing for its whole subtree of the org tree
+    as it is at publication (a post for FR reaches FR-LYO's people too)."""
+    if not audience.subsidiaries:
+        return audience
+    units = {unit for code in audience.subsidiaries for unit in await repository.subtree(conn, tenant, code)}
+    return audience.model_copy(update={"subsidiaries": sorted(units)})
+
+
 class Fanout:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -68,7 +77,8 @@ class Fanout:
         tenant, content = event.tenantid, event.data
         if not await repository.save_content(conn, tenant, content):
             return
-        await repository.start_fanout(conn, tenant, content.content_id, content.audience.model_dump_json(),
+        audience = await _with_subtrees(conn, tenant, content.audience)
+        await repository.start_fanout(conn, tenant, content.content_id, audience.model_dump_json(),
                                       content.tags, event.traceparent, self.policy.slices)
         await repository.wake_fanout_workers(conn, WAKE_CHANNEL)
 
