@@ -542,6 +542,35 @@ async def subsidiaries(conn: asyncpg.Connection, tenant: str) -> list[asyncpg.Re
     return await conn.fetch("SELECT code, name, parent FROM subsidiaries WHERE tenant = $1 ORDER BY code", tenant)
 
 
+PEOPLE_FILTER = """FROM employees e
+           LEFT JOIN ambassadors a ON a.tenant = e.tenant AND a.employee_id = e.employee_id AND a.withdrawn_at IS NULL
+           WHERE e.tenant = $1 AND ($2::text[] IS NULL OR e.subsidiary = ANY($2))
+             AND ($3 = '' OR e.employee_id ILIKE $3 OR e.email ILIKE $3 OR e.given_name ILIKE $3
+                  OR e.family_name ILIKE $3 OR (e.given_name || ' ' || e.family_name) ILIKE $3)"""
+
+
+def _like(query: str) -> str:
+    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%" if query else ""
+
+
+async def people(conn: asyncpg.Connection, tenant: str, units: list[str] | None, query: str, limit: int,
+                 offset: int) -> list[asyncpg.Record]:
+    """A page of the directory, by name, with each person's active enrolment (if any) and the
+    total matching."""
+    return await conn.fetch(
+        f"""SELECT e.employee_id, e.given_name, e.family_name, e.email, e.subsidiary, e.department, e.site,
+                  e.country, e.language, e.departed, a.ambassador_id IS NOT NULL AS enrolled, a.enrolled_at,
+                  a.consent_text_version, a.consent_expires_at, count(*) OVER () AS total
+           {PEOPLE_FILTER}
+           ORDER BY e.family_name NULLS LAST, e.given_name NULLS LAST, e.employee_id
+           LIMIT $4 OFFSET $5""", tenant, units, _like(query), limit, offset)
+
+
+async def count_people(conn: asyncpg.Connection, tenant: str, units: list[str] | None, query: str) -> int:
+    return await conn.fetchval(f"SELECT count(*) {PEOPLE_FILTER}", tenant, units, _like(query))
+
+
 async def subtree(conn: asyncpg.Connection, tenant: str, code: str) -> list[str]:
     """``code`` and every org unit below it in the tenant's tree."""
     rows = await conn.fetch(

@@ -122,7 +122,7 @@ async def test_an_employee_enrols_shares_a_post_and_sees_the_click_counted(stack
     await expect(page.locator("#pref-named")).to_be_checked(timeout=WAIT_MS)  # kept, shown again
     await screenshot(page, "hub-3-shared-and-counted-desktop")
 
-    await page.select_option("#language", "fr")
+    await page.select_option("#ui-language", "fr")
     await expect(page.locator("html")).to_have_attribute("lang", "fr")
     await expect(page.locator("#results-title")).to_have_text("Mes résultats")
     await expect(page.locator("a.share[data-network=linkedin]")).to_have_text("Partager sur LinkedIn")

@@ -1,6 +1,7 @@
 // The ambassador hub: training kit, enrolment and consent, the feed with one-click shares,
 // my results and the leaderboard, preferences, opt-out and erasure.
-import { api, el, formatNumber, say, startPage } from "./app.js";
+import { api, el, formatNumber, say } from "./app.js";
+import { startRolePage } from "./shell.js";
 import { t, currentLanguage, applyI18n } from "./i18n.js";
 
 const NETWORKS = ["linkedin", "x", "facebook", "xing"];
@@ -218,4 +219,4 @@ $("confirm-read").addEventListener("click", confirmRead);
 $("refresh-feed").addEventListener("click", () => loadFeed().catch(e => say($("feed-status"), e.message, false)));
 $("refresh-results").addEventListener("click", loadResults);
 $("preferences-form").addEventListener("submit", savePreferences);
-startPage("hub", refreshAll);
+startRolePage("hub", refreshAll);

@@ -1,7 +1,9 @@
 // The comms studio: write per-network texts with a live charter check, the four-eyes review,
 // schedule and expiry, the audience over the org tree and groups, and the training kit.
-import { api, claims, el, hasRole, say, startPage } from "./app.js";
+import { api, el, say } from "./app.js";
 import { t, currentLanguage, applyI18n } from "./i18n.js";
+import { explain, showError } from "./errors.js";
+import { groupLevel, may, session, startRolePage } from "./shell.js";
 
 const NETWORKS = ["linkedin", "x", "facebook", "xing"];
 const CHECK_DELAY_MS = 400;
@@ -41,6 +43,15 @@ function draft() {
                 countries: list("audience-countries").map(c => c.toUpperCase()), languages: list("audience-languages") },
     share_texts, publish_at: fromLocalInput($("publish-at").value), expire_at: fromLocalInput($("expire-at").value),
   };
+}
+
+// A 422's field path (["share_texts", 1, "text"], ["audience", "groups"]) → the element showing it.
+const FIELDS = { publish_at: "publish-at", expire_at: "expire-at", "audience.groups": "audience-groups",
+                 "audience.countries": "audience-countries", "audience.languages": "audience-languages",
+                 "audience.subsidiaries": "org-tree", audience: "audience", share_texts: "share-texts", reason: "reject-reason" };
+function formField(path) {
+  if (path[0] === "share_texts" && typeof path[1] === "number") return `share-${state.shareOrder[path[1]]}`;
+  return FIELDS[path.join(".")] || (path.length === 1 ? path[0] : null);
 }
 
 // Field of a violation ("title", "share_texts[1].text") → the element showing it.
@@ -96,7 +107,7 @@ async function check() {
     showViolations(result.violations);
     if (result.violations.length) say($("check-status"), t("violations_found", { n: result.violations.length }), false);
     else say($("check-status"), t("no_violation"));
-  } catch (error) { if (seq === state.checkSeq) say($("check-status"), error.message, false); }
+  } catch (error) { if (seq === state.checkSeq) showError(error, { status: $("check-status"), fields: formField }); }
 }
 
 function scheduleCheck() {
@@ -132,7 +143,7 @@ function fill(item) {
 
 function renderWorkflow() {
   const item = state.item;
-  const me = claims().sub;
+  const me = session.me.subject;
   $("state").textContent = item ? t(`state_${item.state}`) : t("state_new");
   $("state").dataset.state = item ? item.state : "new";
   $("state").className = `badge ${item ? item.state : ""}`;
@@ -142,8 +153,8 @@ function renderWorkflow() {
   if (!item) box.textContent = t("four_eyes_rule");
   else if (authored) box.textContent = t("four_eyes_mine", { authors: item.authors.join(", ") });
   else box.textContent = t("four_eyes_other", { authors: item.authors.join(", ") });
-  const approver = hasRole("approver", "admin");
-  const editor = hasRole("editor", "admin");
+  const approver = may("approver", "admin");
+  const editor = may("editor", "admin");
   const s = item ? item.state : "new";
   $("save").disabled = !editor;
   $("submit").disabled = !(item && editor && s === "draft");
@@ -174,7 +185,7 @@ async function save(event) {
     fill(item);
     say($("editor-status"), t("saved"));
     await loadContents();
-  } catch (error) { say($("editor-status"), error.message, false); }
+  } catch (error) { showError(error, { status: $("editor-status"), fields: formField, root: $("content-form") }); }
 }
 
 async function transition(action, body) {
@@ -187,7 +198,7 @@ async function transition(action, body) {
   } catch (error) {
     const violations = error.detail && error.detail.violations;
     if (violations) showViolations(violations);
-    say($("workflow-status"), error.message, false);
+    showError(error, { status: $("workflow-status"), fields: formField });
   }
 }
 
@@ -201,10 +212,11 @@ async function loadContents() {
     el("td", { text: new Date(item.updated_at).toLocaleString(currentLanguage()) }))));
 }
 
-// The org tree from distribution (admins); others type subsidiary codes.
+// The org units this person may target, from distribution's directory (editors, approvers and admins
+// may read it; a subsidiary-scoped editor gets his subtree); should it fail, codes are typed instead.
 async function loadOrgTree() {
   try {
-    const units = await api("distribution", "/v1/admin/subsidiaries");
+    const units = (await api("distribution", "/v1/directory/org")).subsidiaries;
     const children = (parent) => units.filter(u => (u.parent || null) === parent);
     const branch = (parent) => {
       const kids = children(parent);
@@ -226,7 +238,7 @@ async function loadKit() {
     const kit = await api("web", "/training");
     $("kit-en").value = kit.texts.en || "";
     $("kit-fr").value = kit.texts.fr || "";
-  } catch (error) { say($("kit-status"), error.message, false); }
+  } catch (error) { showError(error, { status: $("kit-status") }); }
 }
 
 async function saveKit() {
@@ -236,7 +248,7 @@ async function saveKit() {
   try {
     const kit = await api("web", "/training", { method: "PUT", body: { texts } });
     say($("kit-status"), t("kit_saved", { version: kit.version }));
-  } catch (error) { say($("kit-status"), error.message, false); }
+  } catch (error) { showError(error, { status: $("kit-status"), fields: (path) => path[0] === "texts" ? `kit-${path[1] || "en"}` : null }); }
 }
 
 let started = false;
@@ -260,9 +272,12 @@ async function render() {
   $("reject").addEventListener("click", () => transition("reject", { reason: $("reject-reason").value }));
   $("schedule").addEventListener("click", () => transition("schedule", {
     publish_at: fromLocalInput($("publish-at").value), expire_at: fromLocalInput($("expire-at").value) }));
+  // The training kit is the tenant's: only a group-level editor or admin writes it.
+  const writesKit = may("editor", "admin") && groupLevel();
+  $("training-kit").hidden = !writesKit;
   $("save-kit").addEventListener("click", saveKit);
-  await Promise.all([loadContents().catch(e => say($("editor-status"), e.message, false)), loadKit()]);
+  await Promise.all([loadContents().catch(e => say($("editor-status"), explain(e), false)), writesKit ? loadKit() : null]);
   applyI18n(document);
 }
 
-startPage("studio", render);
+startRolePage("studio", render);
