@@ -10,7 +10,7 @@ const CARDS = ["contents_published", "enrolled_ambassadors", "active_ambassadors
                "clicks_unique_human", "reactions", "engagements", "engagement_rate", "potential_reach", "impressions"];
 const SERIES_KPIS = ["shares", "clicks_total", "engagements", "reactions", "potential_reach", "active_ambassadors"];
 const $ = (id) => document.getElementById(id);
-const state = { timer: null, pollSeconds: 5 };
+const state = { timer: null, pollSeconds: 5, digestAsked: 0 };
 
 function scope() {
   const type = $("scope-type").value;
@@ -64,11 +64,15 @@ async function readable(error) {
 
 async function loadDigest(event) {
   if (event) event.preventDefault();
+  const asked = ++state.digestAsked;  // only the latest request's answer is shown
   try {
     const response = await api("reporting", "/v1/kpis/digest", { query: { ...scope(), month: $("digest-month").value, format: "html" }, raw: true });
-    $("digest-frame").srcdoc = await response.text();
+    const html = await response.text();
+    if (asked !== state.digestAsked) return;
+    $("digest-frame").srcdoc = html;
     clearErrors($("digest-form")); say($("digest-status"), "");
-  } catch (error) { showError(await readable(error), { status: $("digest-status"), fields: DIGEST_FIELDS, root: $("digest-form") }); }
+  } catch (error) { if (asked === state.digestAsked) showError(await readable(error), { status: $("digest-status"), fields: DIGEST_FIELDS, root: $("digest-form"),
+                                                  otherwise: ["digest-month", "v_month"] }); }
 }
 
 async function refresh() {

@@ -53,16 +53,16 @@ export function fieldMessage(entry) {
   return t(key, { min: ctx.min_length ?? ctx.ge ?? ctx.gt ?? "", max: ctx.max_length ?? ctx.le ?? ctx.lt ?? "" });
 }
 
-// `loc` (["body", "share_texts", 1, "text"], ["query", "month"]) → an element of the page.
+// `loc` (["body", "share_texts", 1, "text"], ["query", "month"]) → [an element of the page, its path].
 function fieldOf(loc, fields) {
   const path = (loc || []).filter((p, i) => !(i === 0 && ["body", "query", "path"].includes(p)));
   for (let n = path.length; n > 0; n--) {
     const key = path.slice(0, n).join(".");
     const target = typeof fields === "function" ? fields(path.slice(0, n)) : fields[key];
     const node = typeof target === "string" ? document.getElementById(target) : target;
-    if (node) return node;
+    if (node) return [node, key];
   }
-  return null;
+  return [null, ""];
 }
 
 export function clearErrors(root = document) {
@@ -89,16 +89,23 @@ export function markField(node, message) {
 
 // Show an API error: 422 entries beside their fields (those without a field in the status line),
 // anything else as a sentence in `status`. `fields` maps a loc path ("month", "share_texts.1.text")
-// to an element id, or is a function of the path.
-export function showError(error, { status, fields = {}, root = document } = {}) {
+// to an element id, or is a function of the path; `hints` maps a path to the sentence key said when
+// its value is refused by a rule of the service's own (pydantic's value_error); `otherwise`
+// ([element id, sentence key]) places a 422 entry that names no field (a service's own check,
+// answered with loc ["request"]).
+export function showError(error, { status, fields = {}, hints = {}, otherwise, root = document } = {}) {
   clearErrors(root);
   const rest = [];
   const detail = error && error.detail;
   if (error && error.status === 422 && Array.isArray(detail)) {
     let first = null;
     for (const entry of detail) {
-      const node = fieldOf(entry.loc, fields);
-      if (node) { markField(node, fieldMessage(entry)); first = first || node; } else rest.push(fieldMessage(entry));
+      let [node, path] = fieldOf(entry.loc, fields);
+      let message = hints[path] && !["missing", "string_too_long"].includes(entry.type) ? t(hints[path]) : fieldMessage(entry);
+      if (!node && otherwise && document.getElementById(otherwise[0])) {  // e.g. loc ["request"]: a check of the service's
+        [node, message] = [document.getElementById(otherwise[0]), t(otherwise[1])];
+      }
+      if (node) { markField(node, message); first = first || node; } else rest.push(message);
     }
     if (first && !rest.length) { sayBad(status, t("err_status_422")); return; }
   }

@@ -2,6 +2,7 @@
 // my results and the leaderboard, preferences, opt-out and erasure.
 import { api, el, formatNumber, say } from "./app.js";
 import { startRolePage } from "./shell.js";
+import { clearErrors, showError } from "./errors.js";
 import { t, currentLanguage, applyI18n } from "./i18n.js";
 
 const NETWORKS = ["linkedin", "x", "facebook", "xing"];
@@ -191,7 +192,11 @@ async function loadPreferences() {
   $("pref-quiet-end").value = (p.quiet_end || "").slice(0, 5);
   $("pref-zone").value = p.time_zone;
   $("pref-named").checked = p.named_in_leaderboards;
+  $("preferences-form").dataset.loaded = "true";
 }
+
+const PREFERENCE_FIELDS = { channels: "channels", languages: "pref-languages", topics: "pref-topics", max_per_day: "pref-max",
+  quiet_start: "pref-quiet-start", quiet_end: "pref-quiet-end", time_zone: "pref-zone", named_in_leaderboards: "pref-named" };
 
 async function savePreferences(event) {
   event.preventDefault();
@@ -202,8 +207,10 @@ async function savePreferences(event) {
     quiet_start: $("pref-quiet-start").value || null, quiet_end: $("pref-quiet-end").value || null,
     time_zone: $("pref-zone").value || "UTC", named_in_leaderboards: $("pref-named").checked,
   };
+  clearErrors($("preferences-form"));
   try { await api("distribution", "/v1/me/preferences", { method: "PUT", body }); say($("preferences-status"), t("saved")); }
-  catch (error) { say($("preferences-status"), error.message, false); }
+  catch (error) { showError(error, { status: $("preferences-status"), fields: PREFERENCE_FIELDS, root: $("preferences-form"),
+                                     hints: { time_zone: "v_time_zone", languages: "v_language" } }); }
 }
 
 async function refreshAll() {
