@@ -231,6 +231,8 @@ class FeedItem(BaseModel):
     content_id: str
     title: str
     url: str
+    summary: str = ""
+    image_url: str | None = Field(None, description="The content's image, for the card")
     share_texts: list[ShareText]
     links: list[FeedLink]
     sent_at: datetime

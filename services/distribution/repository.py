@@ -362,21 +362,26 @@ async def advance_fanout(conn: asyncpg.Connection, tenant: str, content_id: str,
 
 # --- contents and notifications ----------------------------------------------------------------
 
+def _url(value: object | None) -> str | None:
+    return None if value is None else str(value)
+
+
 async def save_content(conn: asyncpg.Connection, tenant: str, data: ContentPublished) -> bool:
     """Keep what the feed shows of a content; return whether it is live at this revision (not
     retired, not superseded by a newer revision we already hold)."""
     retired = await conn.fetchval(
         """INSERT INTO contents AS c (tenant, content_id, revision, title, url, language, campaign,
-                share_texts, published_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                share_texts, published_at, summary, image_url)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            ON CONFLICT (tenant, content_id) DO UPDATE SET
                 revision = EXCLUDED.revision, title = EXCLUDED.title, url = EXCLUDED.url,
                 language = EXCLUDED.language, campaign = EXCLUDED.campaign, share_texts = EXCLUDED.share_texts,
-                published_at = EXCLUDED.published_at
+                published_at = EXCLUDED.published_at, summary = EXCLUDED.summary, image_url = EXCLUDED.image_url
            WHERE c.revision <= EXCLUDED.revision
            RETURNING retired_at IS NOT NULL""",
         tenant, data.content_id, data.revision, data.title, str(data.url), data.language, data.campaign,
-        json.dumps([t.model_dump(mode="json") for t in data.share_texts]), data.published_at)
+        json.dumps([t.model_dump(mode="json") for t in data.share_texts]), data.published_at, data.summary,
+        _url(data.image_url))
     return retired is False
 
 
@@ -409,10 +414,11 @@ async def insert_deliveries(conn: asyncpg.Connection, tenant: str,
 async def update_content(conn: asyncpg.Connection, tenant: str, data: ContentPublished) -> bool:
     """A newer revision of a content we hold; return whether it was applied (live, newer)."""
     return bool(await conn.fetchval(
-        """UPDATE contents SET revision = $3, title = $4, url = $5, language = $6, campaign = $7, share_texts = $8
+        """UPDATE contents SET revision = $3, title = $4, url = $5, language = $6, campaign = $7, share_texts = $8,
+                summary = $9, image_url = $10
            WHERE tenant = $1 AND content_id = $2 AND revision < $3 AND retired_at IS NULL RETURNING true""",
         tenant, data.content_id, data.revision, data.title, str(data.url), data.language, data.campaign,
-        json.dumps([t.model_dump(mode="json") for t in data.share_texts])))
+        json.dumps([t.model_dump(mode="json") for t in data.share_texts]), data.summary, _url(data.image_url)))
 
 
 async def follow_up_sent_messages(conn: asyncpg.Connection, tenant: str, content_id: str, action: str,
@@ -460,7 +466,7 @@ async def feed(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID, limit
     """The ambassador's live notifications, newest first, with what the feed shows of each content."""
     rows = await conn.fetch(
         """SELECT n.notification_id, n.content_id, n.links, n.sent_at, n.variant, c.title, c.url, c.language,
-                  c.share_texts, e.language AS reader_language
+                  c.share_texts, c.summary, c.image_url, e.language AS reader_language
            FROM notifications n
            JOIN contents c ON c.tenant = n.tenant AND c.content_id = n.content_id
            JOIN ambassadors a ON a.tenant = n.tenant AND a.ambassador_id = n.ambassador_id

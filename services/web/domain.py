@@ -93,9 +93,10 @@ def kit_version_exists(version: int, current: int) -> bool:
     return 0 <= version <= current
 
 
-def may_record_share(read_version: int | None) -> bool:
-    """A first share needs the training kit read (any version: a newer kit is shown, not imposed)."""
-    return read_version is not None
+def may_record_share(read_version: int | None, current_version: int) -> bool:
+    """A share needs the training kit read in its current version: a new version is asked again of
+    those who read an older one (0: the settings file's default kit, before any was written)."""
+    return read_version is not None and read_version >= current_version
 
 
 def is_share_confirmation(service: str, method: str, path: str) -> bool:

@@ -46,8 +46,9 @@ def test_the_training_kit_is_shown_in_the_readers_language_else_english():
 
 
 def test_a_first_share_needs_the_training_kit_read():
-    assert not domain.may_record_share(None)
-    assert domain.may_record_share(0) and domain.may_record_share(3)
+    assert not domain.may_record_share(None, 0)
+    assert domain.may_record_share(0, 0) and domain.may_record_share(3, 3)
+    assert not domain.may_record_share(2, 3)  # a new kit version is asked again
     assert domain.is_share_confirmation("tracking", "POST", "v1/shares/")
     assert not domain.is_share_confirmation("tracking", "GET", "v1/shares")
     assert not domain.is_share_confirmation("content", "POST", "v1/shares")
