@@ -9,6 +9,7 @@ from playwright.async_api import expect
 
 from shared import topics
 from tests.browser.conftest import PHONE, login, new_page, screenshot
+from tests.browser.test_accessibility import axe_source, serious_violations  # noqa: F401
 from tests.browser.test_ambassador_hub import click_until
 from tests.integration.test_vertical_slice import employee
 from tests.support import new_tenant, produce
@@ -51,7 +52,7 @@ async def test_the_digest_month_refused_is_said_beside_the_month_in_the_persons_
     await screenshot(page, "errors-1-digest-month-desktop")
 
 
-async def test_a_refused_preference_is_said_beside_its_field(stack, browser, kafka_bootstrap):
+async def test_a_refused_preference_is_said_beside_its_field(stack, browser, kafka_bootstrap, axe_source):
     tenant = new_tenant()
     await produce(kafka_bootstrap, topics.HR_EMPLOYEES.name, [employee(tenant, "E1", "SUB-A")])
     page = await new_page(browser, PHONE, locale="de-DE")
@@ -64,6 +65,7 @@ async def test_a_refused_preference_is_said_beside_its_field(stack, browser, kaf
     await expect(page.locator("#pref-zone-error")).to_have_text("Geben Sie eine Zeitzone wie Europe/Berlin ein.")
     await expect(page.locator("#preferences-status")).to_have_text(
         "Einige Werte sind ungültig: siehe die Hinweise bei den Feldern.")
+    assert await serious_violations(page, axe_source) == []  # a field error shown
     await page.fill("#pref-zone", "Europe/Berlin")
     await page.click("#save-preferences")
     await expect(page.locator("#pref-zone-error")).to_have_count(0)

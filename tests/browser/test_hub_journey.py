@@ -14,6 +14,7 @@ from playwright.async_api import expect
 
 from shared import topics
 from tests.browser.conftest import PHONE, login, new_page, screenshot
+from tests.browser.test_accessibility import axe_source, serious_violations  # noqa: F401
 from tests.integration.test_vertical_slice import employee
 from tests.support import new_tenant, produce, token
 
@@ -32,7 +33,8 @@ async def publish(stack, tenant: str) -> None:  # noqa: ANN001
         assert published.status_code == 200, published.text
 
 
-async def test_a_first_time_employee_enrols_and_shares_within_8_interactions_on_a_phone(stack, browser, kafka_bootstrap):
+async def test_a_first_time_employee_enrols_and_shares_within_8_interactions_on_a_phone(stack, browser, kafka_bootstrap,
+                                                                                      axe_source):
     tenant = new_tenant()
     await produce(kafka_bootstrap, topics.HR_EMPLOYEES.name, [employee(tenant, "E1", "SUB-A")])
     page = await new_page(browser, PHONE)
@@ -87,6 +89,7 @@ async def test_a_first_time_employee_enrols_and_shares_within_8_interactions_on_
     await expect(page.locator(".network[data-network=x] .counter")).to_have_text("284 / 280: 4 too many for X")
     await page.click(".network[data-network=x] .preview-box summary")
     await expect(page.locator(".network[data-network=x] .preview-text")).to_contain_text("x" * 260)
+    assert await serious_violations(page, axe_source) == []  # the cards, a counter over, a preview open
 
     # A new training kit is asked again: sharing closes until it is confirmed.
     async with httpx.AsyncClient(base_url=stack.web) as web:
