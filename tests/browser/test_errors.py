@@ -66,6 +66,8 @@ async def test_a_refused_preference_is_said_beside_its_field(stack, browser, kaf
     await expect(page.locator("#preferences-status")).to_have_text(
         "Einige Werte sind ungültig: siehe die Hinweise bei den Feldern.")
     assert await serious_violations(page, axe_source) == []  # a field error shown
+    await expect(page.locator("#feed-title")).to_have_text("Beiträge zum Teilen")  # the whole hub in German
+    await expect(page.locator("html")).to_have_attribute("lang", "de")
     await page.fill("#pref-zone", "Europe/Berlin")
     await page.click("#save-preferences")
     await expect(page.locator("#pref-zone-error")).to_have_count(0)
