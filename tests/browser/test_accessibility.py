@@ -14,10 +14,8 @@ from shared import topics
 from tests.browser.conftest import login, new_page
 from tests.integration.test_vertical_slice import employee
 from tests.support import new_tenant, produce
-from tests.tools import npm_package
 
 pytestmark = pytest.mark.integration
-AXE_VERSION = "4.14.1"
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
 # page → (path, roles, an element showing the page drew its data)
 PAGES = {
@@ -27,12 +25,6 @@ PAGES = {
     "dashboard": ("/dashboard", ("analyst",), "[data-kpi=shares] .value"),
     "admin": ("/admin", ("admin",), "#people-rows tr"),
 }
-
-
-@pytest.fixture(scope="module")
-def axe_source() -> str:
-    home = npm_package("axe-core", AXE_VERSION)
-    return (home / "node_modules" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
 
 
 async def serious_violations(page, axe_source: str) -> list[str]:  # noqa: ANN001

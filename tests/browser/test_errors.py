@@ -9,7 +9,7 @@ from playwright.async_api import expect
 
 from shared import topics
 from tests.browser.conftest import PHONE, login, new_page, screenshot
-from tests.browser.test_accessibility import axe_source, serious_violations  # noqa: F401
+from tests.browser.test_accessibility import serious_violations
 from tests.browser.test_ambassador_hub import click_until
 from tests.integration.test_vertical_slice import employee
 from tests.support import new_tenant, produce

@@ -14,7 +14,7 @@ from playwright.async_api import expect
 
 from shared import topics
 from tests.browser.conftest import PHONE, login, new_page, screenshot
-from tests.browser.test_accessibility import axe_source, serious_violations  # noqa: F401
+from tests.browser.test_accessibility import serious_violations
 from tests.integration.test_vertical_slice import employee
 from tests.support import new_tenant, produce, token
 
@@ -29,7 +29,8 @@ async def publish(stack, tenant: str) -> None:  # noqa: ANN001
                  "share_texts": [{"network": "linkedin", "language": "en", "text": "Proud of our Lyon plant!"},
                                  {"network": "x", "language": "en", "text": "Our Lyon plant https://acme.example/x"}]}
         item = (await content.post("/v1/contents", json=draft, headers=token(tenant, "editor", subject="ed"))).json()
-        published = await content.post(f"/v1/contents/{item['id']}/publish", headers=token(tenant, "approver", subject="ap"))
+        published = await content.post(f"/v1/contents/{item['id']}/publish",
+                                        headers=token(tenant, "approver", subject="ap"))
         assert published.status_code == 200, published.text
 
 
@@ -43,8 +44,9 @@ async def test_a_first_time_employee_enrols_and_shares_within_8_interactions_on_
 
     # Not an ambassador yet: the enrolment comes first, the consent text in force above its box.
     await expect(page.locator("#accept-consent")).to_be_visible(timeout=WAIT_MS)
-    await page.check("#accept-consent"); taps += 1
-    await page.click("#enrol"); taps += 1
+    await page.check("#accept-consent")
+    await page.click("#enrol")
+    taps += 2
     for _ in range(30):  # HR's event may still be on its way: the person taps again (not counted: the test's timing)
         try:
             await expect(page.locator("#enrolled-since")).to_be_visible(timeout=2000)
@@ -63,14 +65,17 @@ async def test_a_first_time_employee_enrols_and_shares_within_8_interactions_on_
     await expect(page.locator(".network[data-network=linkedin] .counter")).to_have_text("24 / 3000 characters")
     assert await page.evaluate("document.getElementById('training').compareDocumentPosition("
                                "document.getElementById('feed')) & Node.DOCUMENT_POSITION_FOLLOWING")
-    await page.click("#confirm-read"); taps += 1
+    await page.click("#confirm-read")
+    taps += 1
     linkedin = page.locator("a.share[data-network=linkedin]")
     await expect(linkedin).not_to_have_attribute("aria-disabled", "true")
     async with page.expect_popup() as popup:
-        await linkedin.click(); taps += 1
+        await linkedin.click()
     await (await popup.value).close()
-    await page.click("button.shared[data-network=linkedin]"); taps += 1
-    await expect(page.locator(".network[data-network=linkedin] p.status")).to_have_text("Thank you! Your share is counted.")
+    await page.click("button.shared[data-network=linkedin]")
+    taps += 2
+    await expect(page.locator(".network[data-network=linkedin] p.status")).to_have_text(
+        "Thank you! Your share is counted.")
     elapsed = time.monotonic() - started
     assert taps <= 8 and elapsed < 60, (taps, elapsed)
     await expect(post.locator(".shared-mark")).to_have_text("✓ Shared on LinkedIn")

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_distribution_directory import admin, client, enrol_once_known, feed_hr, hire  # noqa: F401
+from tests.integration.test_distribution_directory import admin, enrol_once_known, feed_hr, hire
+from tests.integration.test_distribution_directory import client as directory_client  # noqa: F401 (the fixture)
 from tests.support import new_tenant, token
 
 pytestmark = pytest.mark.integration
@@ -25,9 +26,9 @@ async def people(client: httpx.AsyncClient, headers: dict[str, str], **query: An
     return answer.json()
 
 
-async def test_admins_search_the_people_with_their_enrolment_and_consent(client: httpx.AsyncClient,
+async def test_admins_search_the_people_with_their_enrolment_and_consent(directory_client: httpx.AsyncClient,  # noqa: F811
                                                                          kafka_bootstrap, database_url):
-    tenant = new_tenant()
+    client, tenant = directory_client, new_tenant()
     await feed_hr(kafka_bootstrap, database_url, hire(tenant, "E1", 1, "FR01"), hire(tenant, "E2", 1, "FR01"),
                   hire(tenant, "E3", 1, "DE01"))
     assert (await enrol_once_known(client, tenant, "E1")).status_code == 201
@@ -48,7 +49,8 @@ async def test_admins_search_the_people_with_their_enrolment_and_consent(client:
     scoped = await people(client, admin_of(tenant, "DE01"))
     assert [p["employee_id"] for p in scoped["people"]] == ["E3"]
 
-    published = await client.put("/v1/admin/consent-texts/v2", headers=admin(tenant), json={"text": "New terms", "reconsent_within_days": 30})
+    published = await client.put("/v1/admin/consent-texts/v2", headers=admin(tenant),
+                                 json={"text": "New terms", "reconsent_within_days": 30})
     assert published.status_code == 201, published.text
     assert (await people(client, admin(tenant), q="E1"))["people"][0]["consent"] == "outdated"
 
