@@ -22,6 +22,7 @@ from services.distribution.models import (
     Headcount,
     IssuedScimToken,
     OrgDirectory,
+    People,
     PublishedConsentText,
     ScimToken,
     ScimTokenRequest,
@@ -182,3 +183,13 @@ async def headcount(principal: Reader, request: Request, at: Annotated[datetime,
                               "audience (a subsidiary's staff see their own subtree only)")
 async def org(principal: Staff, request: Request) -> dict:
     return await admin.org_directory(_pool(request), principal)
+
+
+@directory_router.get("/people", response_model=People,
+                      summary="The people HR and SCIM told of, searched by id, name or e-mail, with their enrolment "
+                              "and consent state (a subsidiary-scoped admin: his subtree)")
+async def people(principal: Admin, request: Request,
+                 q: Annotated[str, Query(max_length=200, description="Part of an id, name or e-mail")] = "",
+                 limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                 offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> dict:
+    return await admin.people(_pool(request), principal, q.strip(), limit, offset)

@@ -221,6 +221,19 @@ def lapse_to_record(ambassador: Mapping[str, Any], now: datetime) -> bool:
     return not consent_in_force(ambassador, now) and ambassador["lapsed_at"] is None
 
 
+def consent_state(text_version: str | None, expires_at: datetime | None, current_version: str | None,
+                  now: datetime) -> str:
+    """What the directory shows of a person's consent: none (not enrolled), expired, outdated
+    (given to an older text than the one in force) or in_force."""
+    if text_version is None or expires_at is None:
+        return "none"
+    if expires_at <= now:
+        return "expired"
+    if current_version is not None and text_version != current_version:
+        return "outdated"
+    return "in_force"
+
+
 def reconsent_deadline(published_at: datetime, reconsent_within_days: float) -> datetime:
     """When a new consent text is published, consent to an older one lapses at this instant."""
     return published_at + timedelta(days=reconsent_within_days)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -157,6 +157,32 @@ class Erasure(BaseModel):
     tombstone_id: str = Field(description="What the HR id became everywhere")
 
 
+class Person(BaseModel):
+    employee_id: str
+    given_name: str | None
+    family_name: str | None
+    email: str | None
+    subsidiary: str
+    department: str
+    site: str
+    country: str
+    language: str
+    departed: bool
+    enrolled: bool = Field(description="An ambassador now (enrolled, not withdrawn)")
+    enrolled_at: datetime | None
+    consent_text_version: str | None
+    consent_expires_at: datetime | None
+    consent: Literal["none", "in_force", "outdated", "expired"] = Field(
+        description="none: not enrolled; outdated: given to an older text than the one in force")
+
+
+class People(BaseModel):
+    total: int = Field(description="How many people match, over all pages")
+    limit: int
+    offset: int
+    people: list[Person]
+
+
 class Headcount(BaseModel):
     at: datetime
     subsidiary: str | None
@@ -205,6 +231,8 @@ class FeedItem(BaseModel):
     content_id: str
     title: str
     url: str
+    summary: str = ""
+    image_url: str | None = Field(None, description="The content's image, for the card")
     share_texts: list[ShareText]
     links: list[FeedLink]
     sent_at: datetime

@@ -365,21 +365,26 @@ async def advance_fanout(conn: asyncpg.Connection, tenant: str, content_id: str,
 
 # --- contents and notifications ----------------------------------------------------------------
 
+def _url(value: object | None) -> str | None:
+    return None if value is None else str(value)
+
+
 async def save_content(conn: asyncpg.Connection, tenant: str, data: ContentPublished) -> bool:
     """Keep what the feed shows of a content; return whether it is live at this revision (not
     retired, not superseded by a newer revision we already hold)."""
     retired = await conn.fetchval(
         """INSERT INTO contents AS c (tenant, content_id, revision, title, url, language, campaign,
-                share_texts, published_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                share_texts, published_at, summary, image_url)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            ON CONFLICT (tenant, content_id) DO UPDATE SET
                 revision = EXCLUDED.revision, title = EXCLUDED.title, url = EXCLUDED.url,
                 language = EXCLUDED.language, campaign = EXCLUDED.campaign, share_texts = EXCLUDED.share_texts,
-                published_at = EXCLUDED.published_at
+                published_at = EXCLUDED.published_at, summary = EXCLUDED.summary, image_url = EXCLUDED.image_url
            WHERE c.revision <= EXCLUDED.revision
            RETURNING retired_at IS NOT NULL""",
         tenant, data.content_id, data.revision, data.title, str(data.url), data.language, data.campaign,
-        json.dumps([t.model_dump(mode="json") for t in data.share_texts]), data.published_at)
+        json.dumps([t.model_dump(mode="json") for t in data.share_texts]), data.published_at, data.summary,
+        _url(data.image_url))
     return retired is False
 
 
@@ -412,10 +417,11 @@ async def insert_deliveries(conn: asyncpg.Connection, tenant: str,
 async def update_content(conn: asyncpg.Connection, tenant: str, data: ContentPublished) -> bool:
     """A newer revision of a content we hold; return whether it was applied (live, newer)."""
     return bool(await conn.fetchval(
-        """UPDATE contents SET revision = $3, title = $4, url = $5, language = $6, campaign = $7, share_texts = $8
+        """UPDATE contents SET revision = $3, title = $4, url = $5, language = $6, campaign = $7, share_texts = $8,
+                summary = $9, image_url = $10
            WHERE tenant = $1 AND content_id = $2 AND revision < $3 AND retired_at IS NULL RETURNING true""",
         tenant, data.content_id, data.revision, data.title, str(data.url), data.language, data.campaign,
-        json.dumps([t.model_dump(mode="json") for t in data.share_texts])))
+        json.dumps([t.model_dump(mode="json") for t in data.share_texts]), data.summary, _url(data.image_url)))
 
 
 async def follow_up_sent_messages(conn: asyncpg.Connection, tenant: str, content_id: str, action: str,
@@ -464,7 +470,7 @@ async def feed(conn: asyncpg.Connection, tenant: str, ambassador_id: UUID, limit
     """The ambassador's live notifications, newest first, with what the feed shows of each content."""
     rows = await conn.fetch(
         """SELECT n.notification_id, n.content_id, n.links, n.sent_at, n.variant, c.title, c.url, c.language,
-                  c.share_texts, e.language AS reader_language
+                  c.share_texts, c.summary, c.image_url, e.language AS reader_language
            FROM notifications n
            JOIN contents c ON c.tenant = n.tenant AND c.content_id = n.content_id
            JOIN ambassadors a ON a.tenant = n.tenant AND a.ambassador_id = n.ambassador_id
@@ -544,6 +550,35 @@ async def put_subsidiary(conn: asyncpg.Connection, tenant: str, code: str, name:
 
 async def subsidiaries(conn: asyncpg.Connection, tenant: str) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT code, name, parent FROM subsidiaries WHERE tenant = $1 ORDER BY code", tenant)
+
+
+PEOPLE_FILTER = """FROM employees e
+           LEFT JOIN ambassadors a ON a.tenant = e.tenant AND a.employee_id = e.employee_id AND a.withdrawn_at IS NULL
+           WHERE e.tenant = $1 AND ($2::text[] IS NULL OR e.subsidiary = ANY($2))
+             AND ($3 = '' OR e.employee_id ILIKE $3 OR e.email ILIKE $3 OR e.given_name ILIKE $3
+                  OR e.family_name ILIKE $3 OR (e.given_name || ' ' || e.family_name) ILIKE $3)"""
+
+
+def _like(query: str) -> str:
+    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%" if query else ""
+
+
+async def people(conn: asyncpg.Connection, tenant: str, units: list[str] | None, query: str, limit: int,
+                 offset: int) -> list[asyncpg.Record]:
+    """A page of the directory, by name, with each person's active enrolment (if any) and the
+    total matching."""
+    return await conn.fetch(
+        f"""SELECT e.employee_id, e.given_name, e.family_name, e.email, e.subsidiary, e.department, e.site,
+                  e.country, e.language, e.departed, a.ambassador_id IS NOT NULL AS enrolled, a.enrolled_at,
+                  a.consent_text_version, a.consent_expires_at, count(*) OVER () AS total
+           {PEOPLE_FILTER}
+           ORDER BY e.family_name NULLS LAST, e.given_name NULLS LAST, e.employee_id
+           LIMIT $4 OFFSET $5""", tenant, units, _like(query), limit, offset)
+
+
+async def count_people(conn: asyncpg.Connection, tenant: str, units: list[str] | None, query: str) -> int:
+    return await conn.fetchval(f"SELECT count(*) {PEOPLE_FILTER}", tenant, units, _like(query))
 
 
 async def subtree(conn: asyncpg.Connection, tenant: str, code: str) -> list[str]:

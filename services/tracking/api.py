@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.tracking import domain, handlers
 from services.tracking.domain import SignatureRejected
 from services.tracking.models import (
+    MyShares,
     NewWebhookSecret,
     ShareConfirmation,
     ShareRecorded,
@@ -279,3 +280,14 @@ async def confirm_share(body: ShareConfirmation, principal: Employee, request: R
     if not recorded.counted:
         response.status_code = 200
     return recorded
+
+
+@shares.get("/mine", response_model=MyShares, summary="What I confirmed sharing (to mark it in the hub, on any device)",
+            responses={503: {"description": "PORTEVOIX_IDENTITY_KEY is not configured"}})
+async def my_shares(principal: Employee, request: Request,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> MyShares:
+    key = request.app.state.service.settings.identity_key
+    if key is None:
+        raise _refusal(503, "not_configured", "PORTEVOIX_IDENTITY_KEY is not set: shares cannot be attributed")
+    found = await handlers.my_shares(_pool(request), principal, key.get_secret_value(), limit)
+    return MyShares.model_validate({"shares": found})

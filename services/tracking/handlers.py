@@ -388,3 +388,12 @@ async def confirm_share(pool: asyncpg.Pool, principal: Principal, share: ShareCo
                                         occurred_at=datetime.now(UTC))),
                 key=record_key(principal.tenant, link["content_id"]))
     return ShareRecorded(content_id=link["content_id"], network=network, counted=counted)
+
+
+async def my_shares(pool: asyncpg.Pool, principal: Principal, identity_key: str, limit: int) -> list[dict[str, Any]]:
+    """What the caller confirmed sharing: found by his holder digest, so across his devices and
+    enrolment periods, without the front keeping anything."""
+    async with pool.acquire() as conn:
+        rows = await repository.holder_shares(conn, principal.tenant,
+                                              holder_digest(identity_key, principal.tenant, principal.subject), limit)
+    return [dict(r) for r in rows]

@@ -69,3 +69,14 @@ class ShareRecorded(BaseModel):
     content_id: str
     network: Network
     counted: bool = Field(description="False: this share was confirmed before and is not counted again")
+
+
+class MyShare(BaseModel):
+    content_id: str
+    network: str
+    link_code: str
+    confirmed_at: datetime
+
+
+class MyShares(BaseModel):
+    shares: list[MyShare] = Field(description="What I confirmed sharing, newest first (every enrolment period)")

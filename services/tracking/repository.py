@@ -146,6 +146,15 @@ async def record_share(conn: asyncpg.Connection, tenant: str, link: asyncpg.Reco
     return bool(inserted)
 
 
+async def holder_shares(conn: asyncpg.Connection, tenant: str, holder: str, limit: int) -> list[asyncpg.Record]:
+    """The shares confirmed under every ambassador id this holder had, newest first."""
+    return await conn.fetch(
+        """SELECT s.content_id, s.network, s.link_code, s.confirmed_at FROM shares s
+           JOIN ambassadors a ON a.tenant = s.tenant AND a.ambassador_id = s.ambassador_id
+           WHERE s.tenant = $1 AND a.holder = $2
+           ORDER BY s.confirmed_at DESC LIMIT $3""", tenant, holder, limit)
+
+
 # --- ambassadors (from ambassadors.v1) ---------------------------------------------------------
 
 async def save_ambassador(conn: asyncpg.Connection, tenant: str, ambassador_id: str, holder: str | None,

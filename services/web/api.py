@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from services.web import domain, handlers, proxy, sessions
 from services.web.models import (
     FrontConfig,
+    Me,
     ReadConfirmation,
     ReadRecorded,
     TrainingKit,
@@ -24,7 +25,7 @@ from shared.auth import Principal, require
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "hub.html", "/studio": "studio.html", "/dashboard": "dashboard.html", "/watch": "watch.html",
-         "/login": "login.html"}
+         "/admin": "admin.html", "/login": "login.html"}
 
 pages = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/api/web", tags=["web"])
@@ -58,6 +59,11 @@ for route, file in PAGES.items():
     pages.add_api_route(route, _page(file), methods=["GET"])
 
 
+@pages.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
+
 @router.get("/config", response_model=FrontConfig, summary="What the pages need to know about this front")
 async def config(request: Request) -> dict:
     s = _settings(request)
@@ -66,9 +72,16 @@ async def config(request: Request) -> dict:
             "kpi_poll_seconds": s.web_kpi_poll_seconds}
 
 
-@pages.get("/favicon.ico")
-async def favicon() -> FileResponse:
-    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+@router.get("/me", response_model=Me, summary="Who is signed in: roles, scope, display language, landing page and "
+            "the pages these roles may open")
+async def me(principal: Anyone, request: Request) -> dict:
+    roles = sorted(principal.roles)
+    return {"subject": principal.subject, "tenant": principal.tenant, "roles": roles,
+            "subsidiary": principal.subsidiary,
+            "language": domain.language_of(request.headers.get("accept-language")),
+            "landing": domain.landing(roles),
+            "pages": [{"page": page, "path": domain.PAGES[page][0], "roles": sorted(domain.PAGES[page][1]),
+                       "allowed": page in domain.pages_for(roles)} for page in domain.NAVIGATION]}
 
 
 @router.get("/training", response_model=TrainingKit, summary="The tenant's charter and training kit, in the "

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 SERVICES = ("content", "distribution", "tracking", "reporting")
 LOCAL_ROLES = frozenset({"employee", "editor", "approver", "admin", "analyst", "privacy_officer"})
-LANGUAGES = ("en", "fr")
+LANGUAGES = ("en", "fr", "de", "es")
 DEFAULT_LANGUAGE = "en"
 
 # What the browser may tell a service through the proxy: the credential, the body's type,
@@ -18,6 +18,19 @@ REQUEST_HEADERS = frozenset({"authorization", "content-type", "accept", "accept-
                              "tracestate", "if-none-match", "if-modified-since"})
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "transfer-encoding", "upgrade", "set-cookie"})
+
+
+# The pages: their path, the roles that may open them (each page calls only APIs these roles may
+# use), and the roles whose work is there. A person lands on the first page, in this order, where
+# one of his roles works: his work before his own hub.
+PAGES: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
+    "studio": ("/studio", frozenset({"editor", "approver", "admin"}), frozenset({"editor", "approver"})),
+    "watch": ("/watch", frozenset({"editor", "admin"}), frozenset()),
+    "admin": ("/admin", frozenset({"admin"}), frozenset({"admin"})),
+    "dashboard": ("/dashboard", frozenset({"analyst", "editor", "admin"}), frozenset({"analyst"})),
+    "hub": ("/", frozenset({"employee"}), frozenset({"employee"})),
+}
+NAVIGATION = ("hub", "studio", "watch", "dashboard", "admin")
 
 
 class UnknownService(LookupError):
@@ -47,6 +60,19 @@ def invalid_local_roles(roles: Iterable[str]) -> list[str]:
     return sorted(set(roles) - LOCAL_ROLES)
 
 
+def pages_for(roles: Iterable[str]) -> list[str]:
+    """The pages a person with these roles may open, in navigation order."""
+    held = frozenset(roles)
+    return [page for page in NAVIGATION if held & PAGES[page][1]]
+
+
+def landing(roles: Iterable[str]) -> str:
+    """Where a person lands after signing in: where his work is (no known role: the hub, which
+    says which role is missing)."""
+    held = frozenset(roles)
+    return next((path for path, _, works in PAGES.values() if held & works), "/")
+
+
 def language_of(accepted: str | None) -> str:
     """``fr-FR`` → ``fr``; a language the front does not speak → English."""
     primary = (accepted or "").split(",")[0].split("-")[0].strip().lower()
@@ -67,9 +93,10 @@ def kit_version_exists(version: int, current: int) -> bool:
     return 0 <= version <= current
 
 
-def may_record_share(read_version: int | None) -> bool:
-    """A first share needs the training kit read (any version: a newer kit is shown, not imposed)."""
-    return read_version is not None
+def may_record_share(read_version: int | None, current_version: int) -> bool:
+    """A share needs the training kit read in its current version: a new version is asked again of
+    those who read an older one (0: the settings file's default kit, before any was written)."""
+    return read_version is not None and read_version >= current_version
 
 
 def is_share_confirmation(service: str, method: str, path: str) -> bool:
@@ -95,18 +122,6 @@ def safe_return_path(value: str | None) -> str | None:
     if any(ord(c) < 0x20 or c == "\\" for c in value) or value.startswith(("/login", "/auth/")):
         return None
     return value
-
-
-def landing(roles: Iterable[str]) -> str:
-    """The page a person starts on after signing in, by the work his roles give him."""
-    held = set(roles)
-    if held & {"editor", "approver"}:
-        return "/studio"
-    if "employee" in held:
-        return "/"
-    if held & {"analyst", "admin"}:
-        return "/dashboard"
-    return "/"
 
 
 def sign_in_error(code: str | None) -> str:

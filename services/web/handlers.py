@@ -52,7 +52,8 @@ async def confirm_read(pool: asyncpg.Pool, principal: Principal, version: int) -
 async def may_share(pool: asyncpg.Pool, principal: Principal) -> bool:
     async with pool.acquire() as conn:
         read = await repository.read_version(conn, principal.tenant, principal.subject)
-    return domain.may_record_share(read["version"] if read else None)
+        kit = await repository.training_kit(conn, principal.tenant)
+    return domain.may_record_share(read["version"] if read else None, kit["version"] if kit else 0)
 
 
 async def forget(pool: asyncpg.Pool, principal: Principal) -> None:

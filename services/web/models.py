@@ -84,3 +84,21 @@ class FrontConfig(BaseModel):
     local_login: bool
     oidc: bool = Field(description="Sign-in with the enterprise's identity provider (/auth/login) is configured")
     kpi_poll_seconds: float
+
+
+class PageAccess(BaseModel):
+    page: str = Field(description="hub, studio, dashboard or admin")
+    path: str
+    roles: list[str] = Field(description="The roles that may open it (one is enough)")
+    allowed: bool
+
+
+class Me(BaseModel):
+    subject: str
+    tenant: str
+    roles: list[str]
+    subsidiary: str | None = Field(description="None: group level")
+    language: str = Field(description="The display language the front chose (Accept-Language, else English)")
+    landing: str = Field(description="Where this person's work is: the page to land on after signing in")
+    pages: list[PageAccess] = Field(description="Every page, whether this person may open it (navigation shows "
+                                                "the allowed ones)")

@@ -35,6 +35,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+AXE_VERSION = "4.14.1"
 
 pytestmark = pytest.mark.integration
 
@@ -89,6 +90,15 @@ async def stack(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Stack]
         for name, app in apps.items():
             await running.enter_async_context(_serving(app, ports[name]))
         yield Stack(**url)
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core, the accessibility checker the tests inject into pages (npm, cached on first use)."""
+    from tests.tools import npm_package
+
+    home = npm_package("axe-core", AXE_VERSION)
+    return (home / "node_modules" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")

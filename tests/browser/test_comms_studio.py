@@ -78,6 +78,6 @@ async def test_an_editor_fixes_a_charter_violation_and_a_second_person_approves_
     await login(phone, stack.web, tenant, "ap-1", "approver")
     await phone.click("button.open:has-text('Our spring offer')")
     await expect(phone.locator("#state")).to_have_attribute("data-state", "published", timeout=WAIT_MS)
-    await phone.select_option("#language", "fr")
+    await phone.select_option("#ui-language", "fr")
     await expect(phone.locator("#state")).to_have_text("publié")
     await screenshot(phone, "studio-4-phone-french")

@@ -42,7 +42,7 @@ async def front(kafka_bootstrap: str, database_url: str, **overrides):
 
 async def test_the_pages_are_served_without_anything_from_outside(kafka_bootstrap, database_url):
     async with front(kafka_bootstrap, database_url) as web:
-        for page in ("/", "/studio", "/dashboard", "/login"):
+        for page in ("/", "/studio", "/dashboard", "/watch", "/admin", "/login"):
             r = await web.get(page)
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
             assert '<html lang="en">' in r.text and 'name="viewport"' in r.text
@@ -53,6 +53,21 @@ async def test_the_pages_are_served_without_anything_from_outside(kafka_bootstra
                                                               "kpi_poll_seconds": 5.0}
         favicon = await web.get("/favicon.ico")
         assert favicon.status_code == 200 and favicon.headers["content-type"].startswith("image/")
+
+
+async def test_me_says_who_is_signed_in_where_he_lands_and_which_pages_he_may_open(kafka_bootstrap, database_url):
+    tenant = new_tenant()
+    async with front(kafka_bootstrap, database_url) as web:
+        assert (await web.get("/api/web/me")).status_code == 401
+        me = (await web.get("/api/web/me", headers={**token(tenant, "editor", subject="ed-1", subsidiary="SUB-A"),
+                                                     "Accept-Language": "de-DE,de;q=0.9"})).json()
+    assert {k: me[k] for k in ("subject", "tenant", "roles", "subsidiary", "language", "landing")} == \
+        {"subject": "ed-1", "tenant": tenant, "roles": ["editor"], "subsidiary": "SUB-A", "language": "de",
+         "landing": "/studio"}
+    assert [(p["page"], p["path"], p["allowed"]) for p in me["pages"]] == \
+        [("hub", "/", False), ("studio", "/studio", True), ("watch", "/watch", True), ("dashboard", "/dashboard", True),
+         ("admin", "/admin", False)]
+    assert me["pages"][0]["roles"] == ["employee"]
 
 
 async def test_the_demo_login_is_off_unless_enabled_and_claims_known_roles_only(kafka_bootstrap, database_url):

@@ -46,8 +46,27 @@ def test_the_training_kit_is_shown_in_the_readers_language_else_english():
 
 
 def test_a_first_share_needs_the_training_kit_read():
-    assert not domain.may_record_share(None)
-    assert domain.may_record_share(0) and domain.may_record_share(3)
+    assert not domain.may_record_share(None, 0)
+    assert domain.may_record_share(0, 0) and domain.may_record_share(3, 3)
+    assert not domain.may_record_share(2, 3)  # a new kit version is asked again
     assert domain.is_share_confirmation("tracking", "POST", "v1/shares/")
     assert not domain.is_share_confirmation("tracking", "GET", "v1/shares")
     assert not domain.is_share_confirmation("content", "POST", "v1/shares")
+
+
+def test_each_role_lands_where_its_work_is():
+    assert domain.landing(["employee"]) == "/"
+    assert domain.landing(["editor", "employee"]) == "/studio"
+    assert domain.landing(["approver"]) == "/studio"
+    assert domain.landing(["analyst", "employee"]) == "/dashboard"
+    assert domain.landing(["admin"]) == "/admin"
+    assert domain.landing(["privacy_officer"]) == "/"  # no page of his: the hub says which role is missing
+
+
+def test_navigation_shows_the_pages_the_roles_open():
+    assert domain.pages_for(["employee"]) == ["hub"]
+    assert domain.pages_for(["editor"]) == ["studio", "watch", "dashboard"]
+    assert domain.pages_for(["approver"]) == ["studio"]
+    assert domain.pages_for(["analyst"]) == ["dashboard"]
+    assert domain.pages_for(["admin", "employee"]) == ["hub", "studio", "watch", "dashboard", "admin"]
+    assert domain.pages_for([]) == []

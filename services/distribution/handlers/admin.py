@@ -4,7 +4,7 @@ erasure requests, and the effective-dated headcount."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -149,3 +149,31 @@ async def channel_endpoints(pool: asyncpg.Pool, tenant: str) -> list[dict[str, A
 async def delete_channel_endpoint(pool: asyncpg.Pool, tenant: str, channel: str) -> bool:
     async with pool.acquire() as conn:
         return await repository.delete_channel_endpoint(conn, tenant, channel)
+
+
+async def people(pool: asyncpg.Pool, principal: Principal, query: str, limit: int, offset: int) -> dict[str, Any]:
+    """The directory (people HR and SCIM told us of), searched by id, name or e-mail, with each
+    one's enrolment and consent state; a subsidiary-scoped admin sees his subtree only."""
+    async with pool.acquire() as conn:
+        units = await repository.subtree(conn, principal.tenant, principal.subsidiary) if principal.subsidiary else None
+        current = await repository.current_consent_text(conn, principal.tenant)
+        rows = await repository.people(conn, principal.tenant, units, query, limit, offset)
+    total = rows[0]["total"] if rows else await _count_past_page(pool, principal, units, query, offset)
+    now = datetime.now(UTC)
+    return {"total": total, "limit": limit, "offset": offset,
+            "people": [_person(dict(r), current["version"] if current else None, now) for r in rows]}
+
+
+async def _count_past_page(pool: asyncpg.Pool, principal: Principal, units: list[str] | None, query: str,
+                           offset: int) -> int:
+    """A page past the end has no row to carry the total: count alone (rare)."""
+    if offset == 0:
+        return 0
+    async with pool.acquire() as conn:
+        return await repository.count_people(conn, principal.tenant, units, query)
+
+
+def _person(row: dict[str, Any], current_version: str | None, now: datetime) -> dict[str, Any]:
+    row.pop("total", None)
+    row["consent"] = domain.consent_state(row["consent_text_version"], row["consent_expires_at"], current_version, now)
+    return row

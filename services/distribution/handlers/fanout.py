@@ -418,4 +418,5 @@ def _feed_item(row: dict[str, Any], tracking_base_url: str) -> dict[str, Any]:
     links = share_links(row["links"], share_texts, tracking_base_url, row["reader_language"] or row["language"],
                         row["language"], row["variant"])
     return {"notification_id": row["notification_id"], "content_id": row["content_id"], "title": row["title"],
-            "url": row["url"], "share_texts": share_texts, "links": links, "sent_at": row["sent_at"]}
+            "url": row["url"], "summary": row["summary"], "image_url": row["image_url"], "share_texts": share_texts,
+            "links": links, "sent_at": row["sent_at"]}

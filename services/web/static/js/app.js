@@ -2,6 +2,7 @@
 // Signed in means a session cookie the page cannot read (HttpOnly): no token lives in the page;
 // the front holds the tokens and adds the bearer to the calls it forwards.
 import { t, applyI18n, currentLanguage, setLanguage, LANGUAGES } from "./i18n.js";
+import { explain } from "./errors.js";
 
 let current = null;  // GET /auth/session: subject, tenant, roles, subsidiary, csrf_token, landing
 
@@ -48,18 +49,12 @@ export function claims() {
 }
 export function hasRole(...roles) { const c = claims(); return !!c && roles.some(r => (c.roles || []).includes(r)); }
 
+// message: a sentence for people in their language (errors.js), never the service's JSON.
 export class ApiError extends Error {
   constructor(status, detail) {
-    super(describe(detail) || `HTTP ${status}`);
+    super(explain({ status, detail }));
     this.status = status; this.detail = detail;
   }
-}
-
-function describe(detail) {
-  if (!detail) return "";
-  if (typeof detail === "string") return detail;
-  if (Array.isArray(detail)) return detail.map(e => `${(e.loc || []).slice(1).join(".")}: ${e.msg}`).join("; ");
-  return detail.message || JSON.stringify(detail);
 }
 
 // A call to /api/{service}/{path}: JSON in, JSON (or text) out, errors as ApiError. The session

@@ -1,6 +1,8 @@
 // The KPI dashboard: live KPIs (refreshed every few seconds from reporting), over time and by
 // subsidiary as SVG charts, leaderboards, CSV exports and the monthly digest preview.
-import { api, download, el, formatNumber, say, startPage } from "./app.js";
+import { api, download, el, formatNumber, say } from "./app.js";
+import { clearErrors, explain, showError } from "./errors.js";
+import { startRolePage } from "./shell.js";
 import { t, currentLanguage, applyI18n } from "./i18n.js";
 import { barChart, lineChart } from "./charts.js";
 
@@ -8,7 +10,7 @@ const CARDS = ["contents_published", "enrolled_ambassadors", "active_ambassadors
                "clicks_unique_human", "reactions", "engagements", "engagement_rate", "potential_reach", "impressions"];
 const SERIES_KPIS = ["shares", "clicks_total", "engagements", "reactions", "potential_reach", "active_ambassadors"];
 const $ = (id) => document.getElementById(id);
-const state = { timer: null, pollSeconds: 5 };
+const state = { timer: null, pollSeconds: 5, digestAsked: 0 };
 
 function scope() {
   const type = $("scope-type").value;
@@ -51,19 +53,33 @@ async function loadBoards() {
     el("td", { text: e.rank }), el("td", { text: e.title || e.id }), el("td", { text: formatNumber(e.value) }))));
 }
 
+const SCOPE_FIELDS = { scope_type: "scope-type", scope_id: "scope-id", kpi: "series-kpi" };
+const DIGEST_FIELDS = { ...SCOPE_FIELDS, month: "digest-month" };
+
+// A raw answer's error carries its body as text: read back the JSON detail (to place it by field).
+async function readable(error) {
+  if (typeof error.detail !== "string") return error;
+  try { return Object.assign(error, { detail: JSON.parse(error.detail).detail }); } catch { return error; }
+}
+
 async function loadDigest(event) {
   if (event) event.preventDefault();
+  const asked = ++state.digestAsked;  // only the latest request's answer is shown
   try {
     const response = await api("reporting", "/v1/kpis/digest", { query: { ...scope(), month: $("digest-month").value, format: "html" }, raw: true });
-    $("digest-frame").srcdoc = await response.text();
-  } catch (error) { say($("dashboard-status"), error.message, false); }
+    const html = await response.text();
+    if (asked !== state.digestAsked) return;
+    $("digest-frame").srcdoc = html;
+    clearErrors($("digest-form")); say($("digest-status"), "");
+  } catch (error) { if (asked === state.digestAsked) showError(await readable(error), { status: $("digest-status"), fields: DIGEST_FIELDS, root: $("digest-form"),
+                                                  otherwise: ["digest-month", "v_month"] }); }
 }
 
 async function refresh() {
   try {
     await Promise.all([loadKpis(), loadSeries(), loadBoards()]);
-    say($("dashboard-status"), "");
-  } catch (error) { say($("dashboard-status"), error.message, false); }
+    clearErrors($("scope-form")); say($("dashboard-status"), "");
+  } catch (error) { showError(error, { status: $("dashboard-status"), fields: SCOPE_FIELDS, root: $("scope-form") }); }
 }
 
 // Live updates: the KPI cards are read again every few seconds (see the README for why polling
@@ -71,14 +87,14 @@ async function refresh() {
 function poll() {
   clearTimeout(state.timer);
   state.timer = setTimeout(async () => {
-    if (!document.hidden) await loadKpis().catch(e => say($("dashboard-status"), e.message, false));
+    if (!document.hidden) await loadKpis().catch(e => say($("dashboard-status"), explain(e), false));
     poll();
   }, state.pollSeconds * 1000);
 }
 
 function csv(id, path, query, name) {
   $(id).addEventListener("click", () => download("reporting", path, { ...query(), format: "csv" }, name)
-    .catch(e => say($("dashboard-status"), e.message, false)));
+    .catch(e => say($("dashboard-status"), explain(e), false)));
 }
 
 let started = false;
@@ -104,4 +120,4 @@ async function render() {
   await refresh();
 }
 
-startPage("dashboard", render);
+startRolePage("dashboard", render);

@@ -1,26 +1,24 @@
-// The ambassador hub: training kit, enrolment and consent, the feed with one-click shares,
-// my results and the leaderboard, preferences, opt-out and erasure.
-import { api, el, formatNumber, say, startPage } from "./app.js";
+// The ambassador hub, mobile first: the feed first (what is still live for me, rich cards, shares
+// marked from the server), then whatever stands between me and sharing (enrolment with the consent
+// text, the training kit in its current version), my results, preferences, opt-out and erasure,
+// each with a confirmation.
+import { api, el, formatNumber, say } from "./app.js";
 import { t, currentLanguage, applyI18n } from "./i18n.js";
+import { startRolePage } from "./shell.js";
+import { clearErrors, showError } from "./errors.js";
+import { card, myShares } from "./hub-cards.js";
 
 const NETWORKS = ["linkedin", "x", "facebook", "xing"];
 const CHANNELS = ["in_app", "email", "email_digest", "slack", "teams"];
 const MY_KPIS = ["shares", "clicks_total", "reactions", "comments", "reshares", "potential_reach"];
-// The networks' share pages, as distribution builds them: rebuilt here when the text is edited.
-const SHARE_INTENTS = {
-  linkedin: (u) => `https://www.linkedin.com/sharing/share-offsite/?url=${u}`,
-  x: (u, text) => `https://twitter.com/intent/tweet?text=${text}&url=${u}`,
-  facebook: (u) => `https://www.facebook.com/sharer/sharer.php?u=${u}`,
-  xing: (u) => `https://www.xing.com/spi/shares/new?url=${u}`,
-};
-const state = { training: null, consent: null };
+const FEED_POLL_MS = 10_000;  // new posts appear without a tap while the hub is in view
+const state = { training: null, consent: null, poll: null };
 const $ = (id) => document.getElementById(id);
 
-function shareUrl(network, trackedUrl, text) {
-  return SHARE_INTENTS[network](encodeURIComponent(trackedUrl), encodeURIComponent(text));
+// Read, in the kit's current version: a new version is asked again of those who read an older one.
+function trainingRead() {
+  return !!state.training && state.training.read_version !== null && state.training.read_version >= state.training.version;
 }
-function linkCode(trackedUrl) { return new URL(trackedUrl).pathname.split("/").pop(); }
-function trainingRead() { return state.training && state.training.read_version !== null; }
 function enrolled() { return state.consent && state.consent.in_force; }
 
 async function loadTraining() {
@@ -29,13 +27,16 @@ async function loadTraining() {
   $("kit-source").textContent = state.training.written_in_studio
     ? t("kit_by", { who: state.training.updated_by, version: state.training.version }) : t("kit_default");
   if (trainingRead()) say($("training-status"), t("read_on", { when: new Date(state.training.read_at).toLocaleString(currentLanguage()) }));
+  else if (state.training.read_version !== null) say($("training-status"), t("kit_new_version", { version: state.training.version }), false);
   else say($("training-status"), t("read_first"), false);
+  $("confirm-read").hidden = trainingRead();
 }
 
 async function confirmRead() {
   try {
     await api("web", "/training/read", { method: "POST", body: { version: state.training.version } });
     await loadTraining();
+    arrange();
     renderFeedGate();
   } catch (error) { say($("training-status"), error.message, false); }
 }
@@ -50,8 +51,8 @@ async function loadEnrolment() {
         since: new Date(e.enrolled_at).toLocaleDateString(currentLanguage()),
         until: new Date(e.consent_expires_at).toLocaleDateString(currentLanguage()) }) }),
       el("p", { text: `${t("networks")}: ${Object.entries(e.networks).map(([n, s]) => `${n} (${formatNumber(s)})`).join(", ")}` }),
-      el("button", { type: "button", class: "secondary", id: "opt-out", text: t("opt_out"), onclick: optOut }),
-      eraseControls());
+      confirmed("opt-out", t("opt_out"), t("opt_out_question"), t("opt_out_confirm"), optOut),
+      confirmed("erase", t("erase"), t("erase_question"), t("erase_confirm"), erase));
     return;
   }
   const current = state.consent.current_text;
@@ -66,7 +67,7 @@ async function loadEnrolment() {
     el("fieldset", {}, el("legend", { text: t("networks_legend") }), NETWORKS.map(networkChoice)),
     el("label", { class: "inline", for: "accept-consent" }, accept, t("accept_consent")),
     el("div", {}, enrol),
-    eraseControls());
+    confirmed("erase", t("erase"), t("erase_question"), t("erase_confirm"), erase));
 }
 
 function networkChoice(network) {
@@ -95,61 +96,58 @@ async function optOut() {
   } catch (error) { say($("enrolment-status"), error.message, false); }
 }
 
-function eraseControls() {
-  const confirm = el("button", { type: "button", class: "danger", id: "erase-confirm", hidden: true, text: t("erase_confirm") });
-  const start = el("button", { type: "button", class: "secondary", id: "erase", text: t("erase"),
-    onclick: () => { confirm.hidden = false; confirm.focus(); } });
-  confirm.addEventListener("click", async () => {
-    try {
-      const done = await api("distribution", "/v1/me/erasure", { method: "POST" });
-      say($("enrolment-status"), t("erased", { id: done.tombstone_id }));
-      confirm.hidden = true;
-    } catch (error) { say($("enrolment-status"), error.message, false); }
-  });
-  return el("p", {}, start, confirm);
+// A button whose action is asked again before it happens (opting out, erasing): a question, yes, cancel.
+function confirmed(id, label, question, yes, action) {
+  const box = el("div", { class: "confirm", id: `${id}-confirm-box`, role: "group", "aria-labelledby": `${id}-question`, hidden: true },
+    el("p", { id: `${id}-question`, text: question }),
+    el("button", { type: "button", class: "danger", id: `${id}-confirm`, text: yes, onclick: async () => { box.hidden = true; await action(); } }),
+    el("button", { type: "button", class: "secondary", id: `${id}-cancel`, text: t("cancel"),
+      onclick: () => { box.hidden = true; start.focus(); } }));
+  const start = el("button", { type: "button", class: "secondary", id, text: label,
+    onclick: () => { box.hidden = false; document.getElementById(`${id}-confirm`).focus(); } });
+  return el("div", {}, start, box);
+}
+
+async function erase() {
+  try {
+    const done = await api("distribution", "/v1/me/erasure", { method: "POST" });
+    say($("enrolment-status"), t("erased", { id: done.tombstone_id }));
+    await refreshAll();
+  } catch (error) { say($("enrolment-status"), error.message, false); }
 }
 
 async function loadFeed() {
   const list = $("feed-items");
-  if (!enrolled()) { list.replaceChildren(el("p", { class: "muted", text: t("feed_enrol_first") })); return; }
-  const feed = await api("distribution", "/v1/me/feed");
+  if (!enrolled()) {
+    list.replaceChildren(el("p", { class: "muted", text: t("feed_enrol_first") }),
+      el("a", { class: "button", href: "#enrolment", text: t("feed_go_enrol") }));
+    return;
+  }
+  const [feed, shared] = await Promise.all([api("distribution", "/v1/me/feed"), myShares()]);
   if (!feed.items.length) { list.replaceChildren(el("p", { class: "muted", id: "feed-empty", text: t("feed_empty") })); return; }
-  list.replaceChildren(...feed.items.map(post));
+  const shown = [...list.querySelectorAll("article.post")].map(a => a.dataset.content).join();
+  if (shown === feed.items.map(i => i.content_id).join() && list.dataset.language === currentLanguage()) return;  // kept: edits survive
+  list.dataset.language = currentLanguage();
+  list.replaceChildren(...feed.items.map(item => card(item, shared)));
   renderFeedGate();
 }
 
-function post(item) {
-  return el("article", { class: "post", "data-content": item.content_id },
-    el("h3", { text: item.title }),
-    el("p", {}, el("a", { href: item.url, target: "_blank", rel: "noopener", text: t("read_original") })),
-    item.links.map(link => networkShare(item, link)));
+// The feed is read again every few seconds while the hub is in view (new posts, retractions).
+function pollFeed() {
+  clearTimeout(state.poll);
+  state.poll = setTimeout(async () => {
+    if (!document.hidden && enrolled()) await loadFeed().catch(() => {});
+    pollFeed();
+  }, FEED_POLL_MS);
 }
 
-function networkShare(item, link) {
-  const id = `text-${item.notification_id}-${link.network}`;
-  const name = t(`network_${link.network}`);
-  const text = el("textarea", { id, "data-network": link.network }); text.value = link.text;
-  const share = el("a", { class: "button share", "data-network": link.network, "data-href": link.share_url,
-    href: link.share_url, target: "_blank", rel: "noopener", text: t("share_on", { network: name }) });
-  text.addEventListener("input", () => {
-    share.dataset.href = shareUrl(link.network, link.tracked_url, text.value);
-    renderFeedGate();
-  });
-  const status = el("p", { class: "status", role: "status", "aria-live": "polite" });
-  const copy = el("button", { type: "button", class: "secondary", text: t("copy_text"), onclick: async () => {
-    try { await navigator.clipboard.writeText(text.value); say(status, t("copied")); } catch { text.select(); }
-  } });
-  const shared = el("button", { type: "button", class: "secondary shared", "data-network": link.network,
-    text: t("i_shared"), onclick: async () => {
-      try {
-        const answer = await api("tracking", "/v1/shares", { method: "POST", body: { link_code: linkCode(link.tracked_url), network: link.network } });
-        say(status, answer.counted ? t("share_counted") : t("share_known"));
-      } catch (error) { say(status, error.message, false); }
-    } });
-  return el("div", { class: "network" },
-    el("label", { for: id, text: t("text_for", { network: name }) }), text,
-    el("p", { class: "muted", text: `${t("tracked_link")}: ${link.tracked_url}` }),
-    share, copy, shared, status);
+// What stands between the person and sharing comes right after the feed (before, when not enrolled).
+function arrange() {
+  const main = document.querySelector("main"), feed = $("feed");
+  if (!enrolled()) main.insertBefore($("enrolment"), feed);
+  else feed.after($("enrolment"));
+  if (enrolled() && !trainingRead()) feed.before($("training"));
+  else $("enrolment").after($("training"));
 }
 
 // Sharing needs the training kit read: the buttons say so instead of opening the network.
@@ -182,7 +180,8 @@ async function loadPreferences() {
   if (!enrolled()) { $("save-preferences").disabled = true; return; }
   $("save-preferences").disabled = false;
   const p = await api("distribution", "/v1/me/preferences");
-  for (const c of CHANNELS) $(`channel-${c}`).checked = p.channels.includes(c);
+  const channels = p.channels.length ? p.channels : ["in_app"];  // empty means the default: this hub
+  for (const c of CHANNELS) $(`channel-${c}`).checked = channels.includes(c);
   $("pref-languages").value = p.languages.join(", ");
   $("pref-topics").value = p.topics.join(", ");
   $("pref-max").value = p.max_per_day ?? "";
@@ -190,7 +189,11 @@ async function loadPreferences() {
   $("pref-quiet-end").value = (p.quiet_end || "").slice(0, 5);
   $("pref-zone").value = p.time_zone;
   $("pref-named").checked = p.named_in_leaderboards;
+  $("preferences-form").dataset.loaded = "true";
 }
+
+const PREFERENCE_FIELDS = { channels: "channels", languages: "pref-languages", topics: "pref-topics", max_per_day: "pref-max",
+  quiet_start: "pref-quiet-start", quiet_end: "pref-quiet-end", time_zone: "pref-zone", named_in_leaderboards: "pref-named" };
 
 async function savePreferences(event) {
   event.preventDefault();
@@ -201,14 +204,17 @@ async function savePreferences(event) {
     quiet_start: $("pref-quiet-start").value || null, quiet_end: $("pref-quiet-end").value || null,
     time_zone: $("pref-zone").value || "UTC", named_in_leaderboards: $("pref-named").checked,
   };
+  clearErrors($("preferences-form"));
   try { await api("distribution", "/v1/me/preferences", { method: "PUT", body }); say($("preferences-status"), t("saved")); }
-  catch (error) { say($("preferences-status"), error.message, false); }
+  catch (error) { showError(error, { status: $("preferences-status"), fields: PREFERENCE_FIELDS, root: $("preferences-form"),
+                                     hints: { time_zone: "v_time_zone", languages: "v_language" } }); }
 }
 
 async function refreshAll() {
   try {
     await loadTraining();
     await loadEnrolment();
+    arrange();
     await Promise.all([loadFeed(), loadResults(), loadPreferences()]);
   } catch (error) { say($("feed-status"), error.message, false); }
   applyI18n(document);
@@ -216,6 +222,8 @@ async function refreshAll() {
 
 $("confirm-read").addEventListener("click", confirmRead);
 $("refresh-feed").addEventListener("click", () => loadFeed().catch(e => say($("feed-status"), e.message, false)));
+document.addEventListener("feed-gate", () => renderFeedGate());
+pollFeed();
 $("refresh-results").addEventListener("click", loadResults);
 $("preferences-form").addEventListener("submit", savePreferences);
-startPage("hub", refreshAll);
+startRolePage("hub", refreshAll);

@@ -1,5 +1,10 @@
-// French and English: one dictionary, switchable; the choice is kept in the browser.
-export const LANGUAGES = [["en", "English"], ["fr", "Français"]];
+// English, French, German and Spanish: one dictionary each, switchable; the choice is kept in the
+// browser (else the browser's language). A word missing in one language is said in English.
+import { extra } from "./i18n-extra.js";
+import { de } from "./i18n-de.js";
+import { es } from "./i18n-es.js";
+
+export const LANGUAGES = [["en", "English"], ["fr", "Français"], ["de", "Deutsch"], ["es", "Español"]];
 const KEY = "portevoix.lang";
 
 const en = {
@@ -168,7 +173,8 @@ const fr = {
   login_token_refused: "Ce jeton n'est pas accepté",
 };
 
-const DICTIONARIES = { en, fr };
+const DICTIONARIES = { en: { ...en, ...extra.en }, fr: { ...fr, ...extra.fr }, de: { ...de, ...extra.de },
+                       es: { ...es, ...extra.es } };
 
 export function currentLanguage() {
   const chosen = localStorage.getItem(KEY) || (navigator.language || "en").slice(0, 2);
@@ -183,7 +189,7 @@ export function addTexts(byLanguage) {
 }
 
 export function t(key, params = {}) {
-  const text = DICTIONARIES[currentLanguage()][key] ?? en[key] ?? key;
+  const text = DICTIONARIES[currentLanguage()][key] ?? DICTIONARIES.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => params[name] ?? "");
 }
 

@@ -2,7 +2,9 @@
 // its alt text, the live charter check named humanly next to each field, the four-eyes review,
 // schedule and expiry, the audience picker over the org tree, the calendar, the group's offers,
 // and the training kit.
-import { api, claims, el, hasRole, say, startPage } from "./app.js";
+import { api, el, say } from "./app.js";
+import { showError } from "./errors.js";
+import { groupLevel, may, session, startRolePage } from "./shell.js";
 import { t, currentLanguage, applyI18n } from "./i18n.js";
 import "./studio_texts.js";
 import { loadAudience, audienceValue, setAudience } from "./studio_audience.js";
@@ -33,6 +35,14 @@ function draft() {
     tags: list("tags"), campaign: $("campaign").value || null, audience: audienceValue(),
     share_texts: texts, publish_at: fromLocalInput($("publish-at").value), expire_at: fromLocalInput($("expire-at").value),
   };
+}
+
+// A 422's field path (["share_texts", 1, "text"], ["audience", "groups"]) → the element showing it.
+const FORM_FIELDS = { publish_at: "publish-at", expire_at: "expire-at", image_url: "image-url", image_alt: "image-alt",
+                      audience: "audience-picker", reason: "reject-reason" };
+function formField(path) {
+  if (path[0] === "share_texts" && typeof path[1] === "number") return state.shareIds[path[1]] || null;
+  return FORM_FIELDS[path.join(".")] || FORM_FIELDS[path[0]] || (path.length === 1 ? path[0] : null);
 }
 
 // Field of a violation ("title", "share_texts[1].text", "image_url") → the id of the element showing it.
@@ -119,7 +129,7 @@ async function check() {
     showViolations(result.violations);
     if (result.violations.length) say($("check-status"), t("violations_found", { n: result.violations.length }), false);
     else say($("check-status"), t("no_violation"));
-  } catch (error) { if (seq === state.checkSeq) say($("check-status"), error.message, false); }
+  } catch (error) { if (seq === state.checkSeq) showError(error, { status: $("check-status"), fields: formField }); }
 }
 
 function scheduleCheck() {
@@ -150,7 +160,7 @@ function fill(item) {
 
 function renderWorkflow() {
   const item = state.item;
-  const me = claims().sub;
+  const me = session.me.subject;
   $("state").textContent = item ? t(`state_${item.state}`) : t("state_new");
   $("state").dataset.state = item ? item.state : "new";
   $("state").className = `badge ${item ? item.state : ""}`;
@@ -160,8 +170,8 @@ function renderWorkflow() {
   if (!item) box.textContent = t("four_eyes_rule");
   else if (authored) box.textContent = t("four_eyes_mine", { authors: item.authors.join(", ") });
   else box.textContent = t("four_eyes_other", { authors: item.authors.join(", ") });
-  const approver = hasRole("approver", "admin");
-  const editor = hasRole("editor", "admin");
+  const approver = may("approver", "admin");
+  const editor = may("editor", "admin");
   const s = item ? item.state : "new";
   $("save").disabled = !editor;
   $("submit").disabled = !(item && editor && s === "draft");
@@ -193,7 +203,7 @@ async function save(event) {
     fill(item);
     say($("editor-status"), t("saved"));
     await Promise.all([loadContents(), refreshCalendar()]);
-  } catch (error) { say($("editor-status"), error.message, false); }
+  } catch (error) { showError(error, { status: $("editor-status"), fields: formField, root: $("content-form") }); }
 }
 
 async function transition(action, body) {
@@ -206,7 +216,7 @@ async function transition(action, body) {
   } catch (error) {
     const violations = error.detail && error.detail.violations;
     if (violations) showViolations(violations);
-    say($("workflow-status"), error.message, false);
+    showError(error, { status: $("workflow-status"), fields: formField });
   }
 }
 
@@ -261,7 +271,7 @@ function altMissing() {
 }
 
 async function loadCharter() {
-  const subsidiary = (claims() || {}).subsidiary;
+  const subsidiary = session.me.subsidiary;
   try {
     state.charter = (await api("content", "/v1/admin/charter", { query: { subsidiary } })).effective;
   } catch { state.charter = null; }
@@ -272,7 +282,7 @@ async function loadKit() {
     const kit = await api("web", "/training");
     $("kit-en").value = kit.texts.en || "";
     $("kit-fr").value = kit.texts.fr || "";
-  } catch (error) { say($("kit-status"), error.message, false); }
+  } catch (error) { showError(error, { status: $("kit-status") }); }
 }
 
 async function saveKit() {
@@ -282,7 +292,9 @@ async function saveKit() {
   try {
     const kit = await api("web", "/training", { method: "PUT", body: { texts } });
     say($("kit-status"), t("kit_saved", { version: kit.version }));
-  } catch (error) { say($("kit-status"), error.message, false); }
+  } catch (error) {
+    showError(error, { status: $("kit-status"), fields: (path) => path[0] === "texts" ? `kit-${path[1] || "en"}` : null });
+  }
 }
 
 async function open(id) {
@@ -317,10 +329,13 @@ async function render() {
   $("schedule").addEventListener("click", () => transition("schedule", {
     publish_at: fromLocalInput($("publish-at").value), expire_at: fromLocalInput($("expire-at").value) }));
   $("save-kit").addEventListener("click", saveKit);
-  const subsidiary = (claims() || {}).subsidiary;
-  await Promise.all([loadContents().catch(e => say($("editor-status"), e.message, false)), loadKit(),
+  // The training kit is the tenant's: only a group-level editor or admin writes it.
+  const writesKit = may("editor", "admin") && groupLevel();
+  $("training-kit").hidden = !writesKit;
+  const subsidiary = session.me.subsidiary;
+  await Promise.all([loadContents().catch(e => say($("editor-status"), e.message, false)), writesKit ? loadKit() : null,
                      startCalendar(open), subsidiary ? startOffers(open, loadContents) : null]);
   applyI18n(document);
 }
 
-startPage("studio", render);
+startRolePage("studio", render);

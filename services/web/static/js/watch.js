@@ -1,6 +1,7 @@
 // The industry watch: the feeds a comms team watches, their health, and the curation queue
 // whose entries an editor turns into drafts (with an angle) or dismisses.
-import { api, el, say, startPage } from "./app.js";
+import { api, el, say } from "./app.js";
+import { startRolePage } from "./shell.js";
 import { addTexts, currentLanguage, t } from "./i18n.js";
 
 addTexts({
@@ -144,6 +145,6 @@ async function refresh() {
   catch (error) { say($("queue-status"), error.message, false); }
 }
 
-startPage("watch", () => { refresh(); });
+startRolePage("watch", () => { refresh(); });
 if ($("source-language").querySelector(`option[value="${currentLanguage()}"]`)) $("source-language").value = currentLanguage();
 $("source-form").addEventListener("submit", addSource);
