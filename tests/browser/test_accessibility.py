@@ -20,7 +20,7 @@ WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "he
 # page → (path, roles, an element showing the page drew its data)
 PAGES = {
     "hub": ("/", ("employee",), "#enrolment-body h3"),
-    "studio": ("/studio", ("editor",), "#org-tree p.muted"),
+    "studio": ("/studio", ("editor",), "#audience-hint"),
     "watch": ("/watch", ("editor",), "#content h1"),
     "dashboard": ("/dashboard", ("analyst",), "[data-kpi=shares] .value"),
     "admin": ("/admin", ("admin",), "#people-rows tr"),

@@ -26,6 +26,7 @@ async def publish(stack, tenant: str) -> None:  # noqa: ANN001
     async with httpx.AsyncClient(base_url=stack.content) as content:
         draft = {"title": "Our Lyon plant", "url": "https://acme.example/lyon", "language": "en",
                  "summary": "Two hundred new jobs in Lyon.", "image_url": "https://acme.example/lyon.jpg",
+                 "image_alt": "The Lyon plant at dawn",
                  "share_texts": [{"network": "linkedin", "language": "en", "text": "Proud of our Lyon plant!"},
                                  {"network": "x", "language": "en", "text": "Our Lyon plant https://acme.example/x"}]}
         item = (await content.post("/v1/contents", json=draft, headers=token(tenant, "editor", subject="ed"))).json()

@@ -27,7 +27,7 @@ JOURNEYS = {
     "admin": ("/admin", ["/studio", "/watch", "/dashboard", "/admin"]),
 }
 # A page element that shows the page drew its data (not only its frame).
-READY = {"/": "#enrolment-body h3", "/studio": "#org-tree p.muted", "/dashboard": "[data-kpi=shares] .value",
+READY = {"/": "#enrolment-body h3", "/studio": "#audience-hint", "/dashboard": "[data-kpi=shares] .value",
          "/admin": "#people-rows tr[data-employee]"}
 
 

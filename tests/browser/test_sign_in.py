@@ -68,7 +68,10 @@ async def test_an_editor_signs_in_at_the_identity_provider_and_out_again(idp_fro
                                                          "realm_access": {"roles": ["pv-editors"]}}))
     async with page.expect_navigation(url=f"{idp_front}/studio"):
         await page.click("input[type=submit]")
-    await expect(page.locator("header .who")).to_contain_text(f"ed-1 · {tenant} · editor", timeout=WAIT_MS)
+    await expect(page.locator("header .who")).to_contain_text(f"ed-1 · {tenant}", timeout=WAIT_MS)
+    # The IdP's group became the editor role: the studio is in the navigation, the admin page is not.
+    await expect(page.locator("header nav a[href='/studio']")).to_be_visible()
+    assert await page.locator("header nav a[href='/admin']").count() == 0
     # The session is an HttpOnly cookie: nothing a script could read or send elsewhere.
     assert await page.evaluate("document.cookie") == ""
     stored = await page.evaluate("Object.values(sessionStorage).concat(Object.values(localStorage)).join(' ')")

@@ -21,7 +21,7 @@ def test_only_local_pages_are_returned_to(value, expected):
 
 @pytest.mark.parametrize(("roles", "page"), [
     (["employee"], "/"), (["editor"], "/studio"), (["approver", "employee"], "/studio"), (["analyst"], "/dashboard"),
-    (["admin"], "/dashboard"), ([], "/"),
+    (["admin"], "/admin"), ([], "/"),
 ])
 def test_each_role_lands_where_its_work_is(roles, page):
     assert domain.landing(roles) == page
