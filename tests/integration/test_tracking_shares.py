@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import httpx
@@ -137,33 +138,30 @@ async def test_a_link_whose_ambassador_is_not_known_yet_answers_retry_later(
 
 
 async def enrol_withdrawn(kafka_bootstrap: str, database_url: str, tenant: str, ambassador_id: str) -> None:
-    event = new_event("ambassador.withdrawn", source="portevoix/distribution", subject=ambassador_id, tenant=tenant,
-                      data=AmbassadorWithdrawn(ambassador_id=ambassador_id, reason="consent_withdrawn",
-                                               effective_at=datetime.now(UTC)))
-    await produce(kafka_bootstrap, AMBASSADORS.name, [record_of(event)])
-
-    async def withdrawn() -> bool:
-        conn = await asyncpg.connect(database_url)
-        try:
-            return await conn.fetchval("SELECT NOT active FROM tracking.ambassadors WHERE tenant = $1 "
-                                       "AND ambassador_id = $2", tenant, ambassador_id) is True
-        finally:
-            await conn.close()
-    await eventually(withdrawn, timeout=60)
+    await stopped_counting(kafka_bootstrap, database_url, tenant, ambassador_id, new_event(
+        "ambassador.withdrawn", source="portevoix/distribution", subject=ambassador_id, tenant=tenant,
+        data=AmbassadorWithdrawn(ambassador_id=ambassador_id, reason="consent_withdrawn",
+                                 effective_at=datetime.now(UTC))))
 
 
 async def lapse(kafka_bootstrap: str, database_url: str, tenant: str, ambassador_id: str) -> None:
-    event = new_event("ambassador.updated", source="portevoix/distribution", subject=ambassador_id, tenant=tenant,
-                      data=AmbassadorUpdated(ambassador_id=ambassador_id, subsidiary="FR01", country="FR",
-                                             language="fr", change=ProfileChange.consent_lapsed,
-                                             effective_at=datetime.now(UTC)))
+    await stopped_counting(kafka_bootstrap, database_url, tenant, ambassador_id, new_event(
+        "ambassador.updated", source="portevoix/distribution", subject=ambassador_id, tenant=tenant,
+        data=AmbassadorUpdated(ambassador_id=ambassador_id, subsidiary="FR01", country="FR", language="fr",
+                               change=ProfileChange.consent_lapsed, effective_at=datetime.now(UTC))))
+
+
+async def stopped_counting(kafka_bootstrap: str, database_url: str, tenant: str, ambassador_id: str,
+                           event: Any) -> None:
+    """Produce ``event`` on ambassadors.v1 as distribution would; wait until tracking no longer
+    counts that ambassador's shares."""
     await produce(kafka_bootstrap, AMBASSADORS.name, [record_of(event)])
 
-    async def lapsed() -> bool:
+    async def inactive() -> bool:
         conn = await asyncpg.connect(database_url)
         try:
             return await conn.fetchval("SELECT NOT active FROM tracking.ambassadors WHERE tenant = $1 "
                                        "AND ambassador_id = $2", tenant, ambassador_id) is True
         finally:
             await conn.close()
-    await eventually(lapsed, timeout=60)
+    await eventually(inactive, timeout=60)
