@@ -77,6 +77,10 @@ def _answer_refusals(app: FastAPI) -> None:
     handle(IllegalTransition, 409, lambda e: {"message": str(e), "state": e.current, "allowed": e.allowed})
     handle(handlers.CharterRefused, 422, lambda e: {"message": str(e),
                                                     "violations": [v.model_dump() for v in e.violations]})
+    handle(watch.NotFound, 404, str)
+    handle(watch.Forbidden, 403, str)
+    handle(watch.Conflict, 409, str)
+    handle(watch.Invalid, 422, lambda e: [{"loc": ["body"], "msg": str(e), "type": "value_error"}])
 
     async def invalid(_: Request, error: Exception) -> JSONResponse:
         # A whole-item validation after merging an edit: the same 422 shape as a request body's.

@@ -1,12 +1,13 @@
-"""The watch's HTTP API: sources (subscribe, health, pause, resume, remove) and the curation
-queue (list, adopt as a draft, dismiss). Thin: each route calls one handler."""
+"""The watch's HTTP API: sources (subscribe, health, pause, resume, remove), the curation
+queue (list, adopt as a draft, dismiss) and ambassadors' ideas. Thin: each route calls one
+handler; its refusals are answered with the content service's others (main.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.content.models import Content
 from services.content.watch import handlers
@@ -34,27 +35,11 @@ def _pool(request: Request):  # noqa: ANN202
     return request.app.state.service.pool
 
 
-def _refused(call: Any) -> Any:
-    """The watch's refusals as HTTP answers, with their reason."""
-    async def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await call(*args, **kwargs)
-        except handlers.NotFound as error:
-            raise HTTPException(404, str(error)) from None
-        except handlers.Forbidden as error:
-            raise HTTPException(403, str(error)) from None
-        except handlers.Conflict as error:
-            raise HTTPException(409, str(error)) from None
-        except handlers.Invalid as error:
-            raise HTTPException(422, str(error)) from None
-    return run
-
-
 @router.post("/sources", status_code=201, response_model=Source, summary="Watch an RSS or Atom feed",
              responses={403: {"description": "Outside your subsidiary"},
                         409: {"description": "This feed is already watched in that scope"}})
 async def add_source(body: SourceRequest, principal: Editor, request: Request) -> dict[str, Any]:
-    return await _refused(handlers.add_source)(_pool(request), principal, body)
+    return await handlers.add_source(_pool(request), principal, body)
 
 
 @router.get("/sources", response_model=list[Source], summary="The watched feeds and their health")
@@ -65,13 +50,13 @@ async def list_sources(principal: Staff, request: Request) -> list[dict[str, Any
 @router.patch("/sources/{source_id}", response_model=Source, responses=NOT_FOUND,
               summary="Rename, retag, pause, or resume a feed (resuming un-parks it and polls it now)")
 async def edit_source(source_id: UUID, body: SourceEdit, principal: Editor, request: Request) -> dict[str, Any]:
-    return await _refused(handlers.edit_source)(_pool(request), principal, source_id, body)
+    return await handlers.edit_source(_pool(request), principal, source_id, body)
 
 
 @router.delete("/sources/{source_id}", status_code=204, responses=NOT_FOUND,
                summary="Stop watching a feed (its pending suggestions go with it)")
 async def delete_source(source_id: UUID, principal: Editor, request: Request) -> Response:
-    await _refused(handlers.delete_source)(_pool(request), principal, source_id)
+    await handlers.delete_source(_pool(request), principal, source_id)
     return Response(status_code=204)
 
 
@@ -90,7 +75,7 @@ async def list_suggestions(principal: Staff, request: Request,
                         422: {"description": "An idea without a link and no url given, or an entry that cannot be a "
                                              "content as it is"}})
 async def adopt(suggestion_id: UUID, body: Adoption, principal: Editor, request: Request) -> dict[str, Any]:
-    return await _refused(handlers.adopt)(_pool(request), principal, suggestion_id, body)
+    return await handlers.adopt(_pool(request), principal, suggestion_id, body)
 
 
 @router.post("/suggestions/{suggestion_id}/dismiss", response_model=Suggestion,
@@ -98,14 +83,14 @@ async def adopt(suggestion_id: UUID, body: Adoption, principal: Editor, request:
              responses={**NOT_FOUND, 409: {"description": "Already adopted or dismissed"}})
 async def dismiss(suggestion_id: UUID, principal: Editor, request: Request,
                   body: Dismissal | None = None) -> dict[str, Any]:
-    return await _refused(handlers.dismiss)(_pool(request), principal, suggestion_id, body)
+    return await handlers.dismiss(_pool(request), principal, suggestion_id, body)
 
 
 @ideas.post("/ideas", status_code=201, response_model=MyIdea,
             summary="Propose an idea to the comms team: a link worth sharing, or a story of your team",
             responses={409: {"description": "That link is in the queue already, or you have 20 ideas waiting"}})
 async def propose(body: IdeaRequest, principal: Employee, request: Request) -> dict[str, Any]:
-    return await _refused(handlers.propose)(_pool(request), principal, body)
+    return await handlers.propose(_pool(request), principal, body)
 
 
 @ideas.get("/me/ideas", response_model=list[MyIdea], summary="My ideas and what became of them")

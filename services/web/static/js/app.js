@@ -43,12 +43,6 @@ async function detailOf(response) {
   try { const body = await response.json(); return body.detail; } catch { return null; }
 }
 
-// The signed-in person, in the shape the pages used to read from the token (sub, tenant, roles).
-export function claims() {
-  return current && { sub: current.subject, tenant: current.tenant, roles: current.roles, subsidiary: current.subsidiary };
-}
-export function hasRole(...roles) { const c = claims(); return !!c && roles.some(r => (c.roles || []).includes(r)); }
-
 // message: a sentence for people in their language (errors.js), never the service's JSON.
 export class ApiError extends Error {
   constructor(status, detail) {
@@ -109,32 +103,17 @@ export function formatNumber(value) {
   return new Intl.NumberFormat(currentLanguage(), { maximumFractionDigits: 2 }).format(value);
 }
 
-// Header with navigation, user, language switch; the sign-in page when signed out.
-export async function startPage(page, render) {
-  if (page !== "login") {
-    const loaded = await loadSession();
-    if (!loaded.ok) { toSignIn(loaded.detail && loaded.detail.reason === "expired" ? "expired" : "signed_out"); return; }
-  }
-  const c = claims();
+// The sign-in page's frame: the brand and the language switch (the signed-in pages' frame,
+// navigation and person, is shell.js's startRolePage).
+export function startSignInPage(render) {
   const header = document.querySelector("header.top");
-  if (header && page !== "login") {
-    const links = [["hub", "/"], ["studio", "/studio"], ["watch", "/watch"], ["dashboard", "/dashboard"]];
-    header.replaceChildren(
-      el("span", { class: "brand", text: "Portevoix" }),
-      el("nav", { "aria-label": t("nav_label") }, links.map(([key, href]) =>
-        el("a", { href, "aria-current": key === page ? "page" : null, "data-i18n": `nav_${key}` }))),
-      el("span", { class: "who", text: `${c.sub} · ${c.tenant} · ${(c.roles || []).join(", ")}` }),
-      languageSwitch(render),
-      el("button", { type: "button", class: "secondary", id: "logout", "data-i18n": "logout", onclick: logout }));
-  } else if (header) {
-    header.replaceChildren(el("span", { class: "brand", text: "Portevoix" }), languageSwitch(render));
-  }
+  if (header) header.replaceChildren(el("span", { class: "brand", text: "Portevoix" }), languageSwitch(render));
   applyI18n(document);
   render();
 }
 
 function languageSwitch(render) {
-  const select = el("select", { id: "language", "aria-label": t("language") },
+  const select = el("select", { id: "ui-language", "aria-label": t("language") },
     LANGUAGES.map(([code, name]) => el("option", { value: code, selected: code === currentLanguage() }, name)));
   select.addEventListener("change", () => { setLanguage(select.value); applyI18n(document); render(); });
   return select;

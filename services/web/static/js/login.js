@@ -1,7 +1,7 @@
 // Sign in: with the company's identity provider (OIDC, when configured), the demo's local login
 // (when the front allows it), or a token. Each ends in the same session cookie; the page never
 // sees a token it could keep. Why the person is here (?reason=, ?error=) is always said.
-import { el, say, startPage } from "./app.js";
+import { el, say, startSignInPage } from "./app.js";
 import { t } from "./i18n.js";
 
 const ROLES = ["employee", "editor", "approver", "analyst", "admin"];
@@ -88,4 +88,4 @@ async function render() {
   } catch { say($("login-message"), t("login_unreachable"), false); $("login-message").classList.add("wide"); $("login-message").hidden = false; }
 }
 
-startPage("login", render);
+startSignInPage(render);
